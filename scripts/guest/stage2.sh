@@ -1,0 +1,60 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Second stage of a pcache test guest, running in the chroot on the host's
+# userland: load the device drivers, wait for the disks, run the command that
+# scripts/vm.sh put in its run directory, dump the kernel log and power off.
+# Everything goes to the serial console, which vm.sh reads; the markers
+# <<<PCACHE-VM:...>>> are its protocol.
+set -u
+
+for arg in $(</proc/cmdline); do
+	case "$arg" in
+	pcvm.run=*) run=${arg#pcvm.run=} ;;
+	pcvm.phase=*) export PCACHE_PHASE=${arg#pcvm.phase=} ;;
+	pcvm.top=*) export PCACHE_TOP=${arg#pcvm.top=} ;;
+	esac
+done
+
+power_off() {
+	sync
+	echo o >/proc/sysrq-trigger
+	sleep 60
+}
+
+finish() {
+	echo "<<<PCACHE-VM:DMESG-BEGIN>>>"
+	dmesg
+	echo "<<<PCACHE-VM:DMESG-END>>>"
+	echo "<<<PCACHE-VM:EXIT $1>>>"
+	power_off
+}
+
+export HOME=/root TERM=dumb LANG=C.UTF-8
+export PATH="$PCACHE_TOP/scripts/guest/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+export PCACHE_RELEASE
+PCACHE_RELEASE=$(uname -r)
+hostname pcache-guest
+
+# devtmpfs has no /dev/fd and friends; bash process substitution needs them.
+ln -sfn /proc/self/fd /dev/fd
+ln -sfn /proc/self/fd/0 /dev/stdin
+ln -sfn /proc/self/fd/1 /dev/stdout
+ln -sfn /proc/self/fd/2 /dev/stderr
+# No udev here: device-mapper must create its nodes itself.
+export DM_DISABLE_UDEV=1
+
+# Without udev nothing loads drivers for the devices: do it by hand.
+# No modprobe.d: Debian's ndctl hooks a key loader (no keys here) onto libnvdimm.
+modprobe -C /dev/null -a virtio_blk nfit nd_pmem dax_pmem || echo "pcvm: modprobe of the device drivers failed"
+for _ in $(seq 100); do
+	[ -e /sys/bus/nd/devices/region0 ] && break
+	sleep 0.05
+done
+
+# shellcheck source=/dev/null
+[ -f "$run/env" ] && . "$run/env"
+echo "<<<PCACHE-VM:READY phase=$PCACHE_PHASE kernel=$PCACHE_RELEASE>>>"
+cd "$PCACHE_TOP" || finish 125
+bash "$run/cmd" </dev/null
+finish $?

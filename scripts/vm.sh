@@ -1,0 +1,213 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run a command in a QEMU guest with emulated persistent memory.
+#
+# The guest boots a Debian kernel under TCG with 2 vCPUs, a file-backed
+# vNVDIMM (its contents survive a kill of QEMU), virtio-blk backing disks
+# from image files, and the host root shared read-only as its userland, so
+# the command sees this repository at the same path.  The console is
+# streamed; markers printed by the guest drive the run:
+#   pcvm-powercut  (guest) -> QEMU is killed at once, then booted again
+#   pcvm-reboot    (guest) -> clean power-off, then booted again
+# Each boot runs the same command with PCACHE_PHASE=1, 2, ...  The run ends
+# when the command exits; vm.sh exits with its status, or 124 on timeout,
+# 125 if the guest died, 126 if the kernel log shows a warning, BUG, Oops,
+# lockdep, KASAN or RCU stall report.
+#
+# usage: vm.sh [options] [--] COMMAND...
+#   --kernel SERIES|RELEASE  guest kernel (default 6.1)
+#   --images DIR     where disk images live (default build/vm)
+#   --fresh          start from zeroed images
+#   --pmem SIZE      size of the vNVDIMM (default 1G)
+#   --disks N        number of backing disks (default 2)
+#   --disk-size SIZE size of each backing disk (default 1G)
+#   --mem SIZE       guest RAM (default 2G)
+#   --timeout SEC    per boot (default 600)
+#   --max-boots N    give up after N boots (default 500)
+#   --log FILE       keep the whole console log there
+#   --quiet          do not stream the console (the log still has it)
+#   --shell          interactive shell on the console instead of a command
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+kernel=6.1 images="$PCACHE_BUILD/vm" fresh="" pmem_size=1G disks=2 disk_size=1G
+mem=2G timeout=600 max_boots=500 log="" quiet="" shell=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kernel) kernel=$2; shift ;;
+	--images) images=$2; shift ;;
+	--fresh) fresh=1 ;;
+	--pmem) pmem_size=$2; shift ;;
+	--disks) disks=$2; shift ;;
+	--disk-size) disk_size=$2; shift ;;
+	--mem) mem=$2; shift ;;
+	--timeout) timeout=$2; shift ;;
+	--max-boots) max_boots=$2; shift ;;
+	--log) log=$2; shift ;;
+	--quiet) quiet=1 ;;
+	--shell) shell=1 ;;
+	--) shift; break ;;
+	-*) die "unknown option $1 (see the header of $0)" ;;
+	*) break ;;
+	esac
+	shift
+done
+[ $# -gt 0 ] || [ -n "$shell" ] || die "usage: vm.sh [options] [--] COMMAND..."
+
+case "$kernel" in
+*-amd64) rel=$kernel ;;
+*) rel=$(kernel_release "$kernel") || die "kernel $kernel is not set up: run scripts/setup.sh" ;;
+esac
+vmlinuz=$(kernel_image "$rel")
+[ -f "$vmlinuz" ] || die "no kernel image for $rel: run scripts/setup.sh"
+
+# The initramfs is rebuilt whenever its inputs change.
+initrd="$(module_build_dir "$rel")/initramfs.cpio.gz"
+if [ ! -f "$initrd" ] || [ "$PCACHE_TOP/scripts/guest/init" -nt "$initrd" ] ||
+	[ "$PCACHE_TOP/scripts/mkinitramfs.sh" -nt "$initrd" ]; then
+	mkdir -p "$(dirname "$initrd")"
+	"$PCACHE_TOP/scripts/mkinitramfs.sh" "$rel" "$initrd"
+fi
+
+# pmem lives on tmpfs: a file on disk makes the host's page-cache writeback
+# show through as pmem latency.  tmpfs still survives a kill of QEMU.
+shm=/dev/shm/pcache-$(id -u)
+mkdir -p "$images" "$shm"
+pmem_img="$shm/$(echo "$images" | md5sum | cut -c1-12)-pmem0.img"
+make_image() {
+	local img=$1 size=$2
+	if [ -n "$fresh" ] || [ ! -f "$img" ]; then
+		rm -f "$img"
+		truncate -s "$size" "$img"
+	fi
+}
+make_image "$pmem_img" "$pmem_size"
+drives=()
+for ((i = 0; i < disks; i++)); do
+	make_image "$images/disk$i.img" "$disk_size"
+	drives+=(-drive "file=$images/disk$i.img,if=virtio,format=raw,cache=none,aio=native")
+done
+
+run=$(mktemp -d "$PCACHE_BUILD/vm/run.XXXXXX")
+cleanup() {
+	[ -z "${qpid:-}" ] || kill -9 "$qpid" 2>/dev/null || true
+	rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+{
+	printf 'export PCACHE_RUN_ID=%q\n' "${PCACHE_RUN_ID:-$RANDOM$RANDOM}"
+	printf 'export PCACHE_KO=%q\n' "$(module_path "$rel")"
+	printf 'export PCACHE_DISKS=%q\n' "$disks"
+} >"$run/env"
+if [ -n "$shell" ]; then
+	echo 'exec bash -i </dev/console >/dev/console 2>&1' >"$run/cmd"
+else
+	printf '%q ' "$@" >"$run/cmd"
+	echo >>"$run/cmd"
+fi
+[ -n "$log" ] || log="$run/console.log"
+: >"$log"
+
+qemu_cmd() {
+	local phase=$1
+	echo qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
+		-machine pc,nvdimm=on -accel tcg,thread=multi -cpu max -smp 2 \
+		-m "$mem,slots=2,maxmem=$((2 * ${mem%G} + ${pmem_size%G} + 1))G"
+	echo -object "memory-backend-file,id=nv0,share=on,mem-path=$pmem_img,size=$pmem_size"
+	echo -device nvdimm,id=nvdimm0,memdev=nv0
+	[ "${#drives[@]}" -eq 0 ] || printf '%q ' "${drives[@]}"
+	echo
+	echo -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+	echo -kernel "$vmlinuz" -initrd "$initrd"
+	echo -append "'console=ttyS0,115200 loglevel=4 panic=-1 mitigations=off random.trust_cpu=on pcvm.top=$PCACHE_TOP pcvm.moddir=$(kernel_modules_dir "$rel") pcvm.run=$run pcvm.phase=$phase'"
+}
+
+# Kernel log lines that fail a run, whatever the command said.
+splat_re='WARNING: |BUG: |BUG at|Oops|general protection fault|Kernel panic|RCU stall|rcu_.* detected stall|possible circular locking|possible recursive locking|inconsistent lock state|lockdep|KASAN|UBSAN|kmemleak|blocked for more than|Call Trace'
+
+# Boot once.  Sets $outcome to exit:N, powercut, reboot, timeout or died.
+boot() {
+	local phase=$1 fifo="$run/console" line partial="" deadline status splat="" in_dmesg="" reason
+	local -a argv
+	eval "argv=($(qemu_cmd "$phase" | tr '\n' ' '))"
+	if [ -n "$shell" ]; then
+		"${argv[@]}" -serial mon:stdio
+		outcome=exit:0
+		return
+	fi
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	"${argv[@]}" -serial stdio </dev/null >"$fifo" 2>"$run/qemu.err" &
+	qpid=$!
+	exec {con}<"$fifo"
+	deadline=$((SECONDS + timeout))
+	outcome=died
+	while :; do
+		if IFS= read -r -t 2 -u "$con" line; then
+			line="${partial}${line%$'\r'}"
+			partial=
+		else
+			status=$?
+			if [ "$status" -gt 128 ]; then
+				partial+=$line
+				if [ "$SECONDS" -ge "$deadline" ]; then
+					outcome=timeout
+					kill -9 "$qpid" 2>/dev/null || true
+					break
+				fi
+				continue
+			fi
+			break
+		fi
+		printf '%s\n' "$line" >>"$log"
+		case "$line" in
+		'<<<PCACHE-VM:DMESG-BEGIN>>>') in_dmesg=1; continue ;;
+		'<<<PCACHE-VM:DMESG-END>>>') in_dmesg=; continue ;;
+		'<<<PCACHE-VM:POWERCUT'*)
+			kill -9 "$qpid" 2>/dev/null || true
+			outcome=powercut
+			reason=${line#*POWERCUT }
+			say "vm: power cut in phase $phase (${reason%>>>})"
+			break
+			;;
+		'<<<PCACHE-VM:REBOOT>>>') outcome=reboot ;;
+		'<<<PCACHE-VM:EXIT '*) outcome="exit:$(echo "$line" | tr -dc 0-9)" ;;
+		'<<<PCACHE-VM:READY'*) ;;
+		*'] sysrq: Power Off' | *'] reboot: Power down') ;;
+		*)
+			if [[ "$line" =~ $splat_re ]]; then
+				splat=1
+				printf 'vm: kernel log: %s\n' "$line" >&2
+			fi
+			[ -n "$quiet" ] || [ -n "$in_dmesg" ] || printf '%s\n' "$line"
+			;;
+		esac
+	done
+	exec {con}<&-
+	wait "$qpid" 2>/dev/null || true
+	qpid=
+	if [ "$outcome" = died ] && [ -s "$run/qemu.err" ]; then
+		sed 's/^/vm: qemu: /' "$run/qemu.err" >&2
+	fi
+	[ -z "$splat" ] || kernel_splat=1
+}
+
+kernel_splat=
+phase=1
+while :; do
+	[ "$phase" -le "$max_boots" ] || die "vm: giving up after $max_boots boots"
+	boot "$phase"
+	case "$outcome" in
+	powercut | reboot) phase=$((phase + 1)) ;;
+	exit:*) rc=${outcome#exit:}; break ;;
+	timeout) say "vm: timeout after ${timeout}s in phase $phase"; rc=124; break ;;
+	*) say "vm: the guest died in phase $phase (no exit status; see $log)"; rc=125; break ;;
+	esac
+done
+if [ -n "$kernel_splat" ] && [ "$rc" -eq 0 ]; then
+	say "vm: the guest kernel log shows a warning or crash report"
+	rc=126
+fi
+exit "$rc"
