@@ -1,0 +1,148 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run kselftest-style test programs in QEMU guests and collect their KTAP.
+#
+# Each program listed in TEST_PROGS of a selftest directory's Makefile boots
+# its own guest (fresh images) through scripts/vm.sh.  A program may say, in
+# a comment line of its own:
+#   # pcvm: disks=N disk-size=SIZE pmem=SIZE mem=SIZE timeout=SEC
+#   # pcvm: expect=notok|died|splat   (harness self-tests: must fail so)
+# The directory's `settings` file gives the default timeout (kselftest's
+# timeout=SEC).  One line is printed per KTAP result, and a final
+# "N passed, N failed" line; a program whose guest died, timed out, printed
+# fewer results than planned or whose kernel log shows a splat counts as a
+# failure too.  Console logs are kept in build/results/.
+#
+# usage: selftests.sh [--kernel SERIES]... [DIR|DIR/PROGRAM]...
+#   --kernel  run on this guest kernel (repeatable; default 6.1)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+kernels=()
+targets=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kernel) kernels+=("$2"); shift ;;
+	-*) die "unknown option $1" ;;
+	*) targets+=("$1") ;;
+	esac
+	shift
+done
+[ "${#targets[@]}" -gt 0 ] || targets=(selftests/pcache)
+[ "${#kernels[@]}" -gt 0 ] || kernels=(6.1)
+
+passed=0 failed=0 skipped=0
+
+pass() {
+	passed=$((passed + 1))
+	printf 'ok      %s\n' "$*"
+}
+flunk() {
+	failed=$((failed + 1))
+	printf 'FAILED  %s\n' "$*"
+}
+
+test_programs() {
+	local dir=$1
+	make -s --no-print-directory -C "$dir" -f Makefile list-tests
+}
+
+# Value of a "# pcvm: key=value" setting in a test program, or $3.
+setting() {
+	local prog=$1 key=$2 default=$3 value
+	value=$(sed -n 's/^# pcvm:.*\<'"$key"'=\([^ ]*\).*/\1/p' "$prog" | head -n 1)
+	echo "${value:-$default}"
+}
+
+run_program() {
+	local dir=$1 prog=$2 path="$1/$2" area log rc plan=0 count=0 notok=0 expect
+	local failed_before=$failed
+	local -a opts
+	area="$kernel $(basename "$dir")/${prog%.sh}"
+	log="$PCACHE_BUILD/results/$kernel/$(basename "$dir")-${prog%.sh}.log"
+	mkdir -p "$(dirname "$log")"
+	expect=$(setting "$path" expect "")
+	opts=(--kernel "$kernel" --fresh --quiet --log "$log"
+		--images "$PCACHE_BUILD/vm/selftests"
+		--disks "$(setting "$path" disks 2)"
+		--disk-size "$(setting "$path" disk-size 1G)"
+		--pmem "$(setting "$path" pmem 1G)"
+		--mem "$(setting "$path" mem 2G)"
+		--timeout "$(setting "$path" timeout "$default_timeout")")
+	say "selftests: $area"
+	rc=0
+	PCACHE_RUN_ID=$RANDOM$RANDOM "$PCACHE_TOP/scripts/vm.sh" "${opts[@]}" -- "$path" || rc=$?
+
+	plan=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$log" | head -n 1)
+	plan=${plan:-0}
+	while IFS= read -r line; do
+		count=$((count + 1))
+		case "$line" in
+		"not ok "*)
+			notok=$((notok + 1))
+			[ -n "$expect" ] || flunk "$area: ${line#not ok * }"
+			;;
+		*"# SKIP"*)
+			skipped=$((skipped + 1))
+			printf 'skip    %s\n' "$area: ${line#ok * }"
+			;;
+		*) [ -n "$expect" ] || pass "$area: ${line#ok * }" ;;
+		esac
+	done < <(grep -E '^(not )?ok [0-9]+ ' "$log")
+
+	if [ -n "$expect" ]; then
+		case "$expect:$rc" in
+		notok:1) [ "$notok" -gt 0 ] && { pass "$area: a failing check fails the test"; return; } ;;
+		died:125) [ "$count" -gt 0 ] && { pass "$area: a guest that dies fails the test"; return; } ;;
+		splat:126) [ "$notok" -eq 0 ] && { pass "$area: a kernel warning fails the test"; return; } ;;
+		esac
+		flunk "$area: expected the harness to report '$expect', got status $rc"
+		return
+	fi
+
+	case "$rc" in
+	0 | 1) ;;
+	124) flunk "$area: timed out" ;;
+	125) flunk "$area: the guest died (kernel crash?)" ;;
+	126) flunk "$area: the guest kernel log shows a warning or crash report" ;;
+	*) flunk "$area: exited with status $rc" ;;
+	esac
+	if [ "$rc" -eq 1 ] && [ "$notok" -eq 0 ]; then
+		flunk "$area: exited with status 1 without a failing result"
+	fi
+	if [ "$count" -lt "$plan" ]; then
+		flunk "$area: only $count of $plan planned results"
+	fi
+	if [ "$plan" -eq 0 ]; then
+		flunk "$area: no KTAP plan"
+	fi
+	if [ "$failed" -gt "$failed_before" ]; then
+		echo "--- last lines of $log:"
+		grep -v -E '^(not )?ok [0-9]+ ' "$log" | tail -n 25 | sed 's/^/    /'
+	fi
+}
+
+for kernel in "${kernels[@]}"; do
+	for target in "${targets[@]}"; do
+		if [ -d "$target" ]; then
+			dir=$target
+			mapfile -t progs < <(test_programs "$dir")
+		else
+			dir=$(dirname "$target")
+			progs=("$(basename "$target")")
+		fi
+		default_timeout=$(sed -n 's/^timeout=//p' "$dir/settings" 2>/dev/null || true)
+		default_timeout=${default_timeout:-600}
+		for prog in "${progs[@]}"; do
+			run_program "$dir" "$prog"
+		done
+	done
+done
+
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]

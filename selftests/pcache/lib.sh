@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: GPL-2.0
+# KTAP output and small helpers for pcache's guest selftests.  Sourced by the
+# test programs, which run as root inside a guest started by scripts/vm.sh.
+# shellcheck shell=bash
+
+KTAP_NUM=0
+KTAP_FAILED=0
+
+# Print the KTAP header and plan.  A test spread over several boots prints it
+# in its first phase only, and sets KTAP_NUM to the results already printed
+# before it reports more in a later phase.
+ktap_plan() {
+	echo "TAP version 13"
+	echo "1..$1"
+}
+
+ktap_ok() {
+	KTAP_NUM=$((KTAP_NUM + 1))
+	echo "ok $KTAP_NUM $*"
+}
+
+ktap_not_ok() {
+	KTAP_NUM=$((KTAP_NUM + 1))
+	KTAP_FAILED=$((KTAP_FAILED + 1))
+	echo "not ok $KTAP_NUM $*"
+}
+
+ktap_diag() {
+	sed 's/^/# /'
+}
+
+# ktap_test DESCRIPTION COMMAND...: run COMMAND in a subshell with errexit
+# set (its output becomes KTAP diagnostics) and report the result.
+ktap_test() {
+	local desc=$1 rc
+	shift
+	(
+		set -e
+		"$@"
+	) 2>&1 | ktap_diag
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" -eq 0 ]; then
+		ktap_ok "$desc"
+	else
+		echo "# '$desc' failed with status $rc"
+		ktap_not_ok "$desc"
+	fi
+	return 0
+}
+
+ktap_finish() {
+	[ "$KTAP_FAILED" -eq 0 ]
+	exit
+}
+
+# Fail the current check with a message.
+fail() {
+	echo "$*" >&2
+	return 1
+}
+
+# A deterministic pseudo-random pattern: pattern SEED BYTES.
+pattern() {
+	python3 -c 'import random, sys
+r = random.Random(sys.argv[1])
+sys.stdout.buffer.write(r.randbytes(int(sys.argv[2])))' "$1" "$2"
+}
+
+# Provision the emulated NVDIMM as an fsdax namespace (/dev/pmem0 with DAX).
+make_fsdax_namespace() {
+	ndctl create-namespace -f -e namespace0.0 -m fsdax >/dev/null 2>&1 ||
+		fail "ndctl create-namespace -m fsdax failed"
+	[ -b /dev/pmem0 ] || fail "/dev/pmem0 did not appear"
+}
+
+load_pcache() {
+	insmod "$PCACHE_KO"
+}

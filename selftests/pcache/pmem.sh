@@ -1,0 +1,43 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The guest's emulated NVDIMM becomes an fsdax namespace with DAX, as on a
+# real machine provisioned with ndctl.
+. "$(dirname "$0")/lib.sh"
+
+test_raw_namespace() {
+	ndctl list -N | grep -q '"mode":"raw"' || fail "expected a label-less raw namespace at boot"
+}
+
+test_fsdax() {
+	make_fsdax_namespace
+	ndctl list -N | grep -q '"mode":"fsdax"' || fail "namespace is not in fsdax mode"
+}
+
+test_dax_enabled() {
+	[ "$(cat /sys/block/pmem0/queue/dax)" = 1 ] || fail "/dev/pmem0 does not support DAX"
+	local size
+	size=$(blockdev --getsize64 /dev/pmem0)
+	echo "pmem0: $size bytes"
+	[ "$size" -gt $((512 << 20)) ] || fail "pmem0 is too small: $size"
+}
+
+test_dax_mount() {
+	local attrs
+	mkfs.ext4 -q -F /dev/pmem0
+	mkdir -p /mnt/pmem
+	mount -o dax=always /dev/pmem0 /mnt/pmem
+	echo hello >/mnt/pmem/file
+	# STATX_ATTR_DAX (0x200000) marks a file whose I/O goes through DAX.
+	attrs=$(xfs_io -c 'statx -r' /mnt/pmem/file | sed -n 's/^stat.attributes = //p')
+	echo "statx attributes of a file: $attrs"
+	umount /mnt/pmem
+	(((attrs & 0x200000) != 0)) || fail "files on pmem0 are not DAX"
+}
+
+ktap_plan 4
+ktap_test "boot shows the raw namespace" test_raw_namespace
+ktap_test "ndctl creates an fsdax namespace" test_fsdax
+ktap_test "/dev/pmem0 supports DAX" test_dax_enabled
+ktap_test "ext4 mounts with dax=always" test_dax_mount
+ktap_finish
