@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# pcache: user-facing wrapper around kbuild and the guest test bench.
+#
+#   make                 build pcache.ko for the Debian 6.1 kernel (build/RELEASE/)
+#   make KDIR=DIR        build against any kernel build tree, e.g.
+#                        KDIR=/lib/modules/$(uname -r)/build on a real machine
+#   make check           everything CI runs: set-up, both kernels with W=1 and
+#                        -Werror, checkpatch, sparse, shellcheck, guest selftests
+#   make demo            the main job: a guest with pmem and pcache, step by step
+#   make selftests       guest selftests only (KERNELS="6.1 6.12", TESTS=...)
+#   make shell           an interactive guest shell with pmem and two disks
+#   make clean           remove build products (keeps downloaded kernels)
+#
+# Every target installs what it needs first (scripts/setup.sh, quiet when
+# everything is there already).
+
+KERNEL ?= 6.1
+KERNELS ?= 6.1 6.12
+TESTS ?= selftests/harness selftests/pcache
+KDIR ?=
+
+.PHONY: all modules setup check demo selftests shell clean distclean
+
+all: modules
+
+ifeq ($(KDIR),)
+modules: setup
+	@scripts/build.sh $(KERNEL)
+else
+modules:
+	@scripts/build.sh --kdir $(KDIR)
+endif
+
+setup:
+	@scripts/setup.sh
+
+check:
+	@scripts/check.sh
+
+demo: setup
+	@scripts/build.sh $(KERNEL) >/dev/null
+	@scripts/demo.sh --kernel $(KERNEL)
+
+selftests: setup
+	@for k in $(KERNELS); do scripts/build.sh $$k >/dev/null || exit 1; done
+	@scripts/selftests.sh $(foreach k,$(KERNELS),--kernel $(k)) $(TESTS)
+
+shell: setup
+	@scripts/build.sh $(KERNEL) >/dev/null
+	@scripts/vm.sh --kernel $(KERNEL) --shell
+
+clean:
+	rm -rf build/[0-9]* build/results build/vm
+
+distclean:
+	rm -rf build
