@@ -3,7 +3,7 @@
 #
 # Everything CI runs (`make check`): set-up, the module built for every
 # supported kernel with W=1 and warnings as errors, sparse, checkpatch,
-# shellcheck, host-side unit tests, then the guest selftests on every kernel.
+# the script linter, then the guest selftests on every kernel.
 # Stops at the first failing step; the last line is "N passed, N failed".
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
