@@ -10,6 +10,8 @@
 # streamed; markers printed by the guest drive the run:
 #   pcvm-powercut  (guest) -> QEMU is killed at once, then booted again
 #   pcvm-reboot    (guest) -> clean power-off, then booted again
+#   pcvm-replace-disk N (guest) -> before the next boot, disk N is replaced
+#                     by a blank disk of the same size with another serial
 # Each boot runs the same command with PCACHE_PHASE=1, 2, ...  The run ends
 # when the command exits; vm.sh exits with its status, or 124 on timeout,
 # 125 if the guest died, 126 if the kernel log shows a warning, BUG, Oops,
@@ -83,11 +85,31 @@ make_image() {
 	fi
 }
 make_image "$pmem_img" "$pmem_size"
-drives=()
-for ((i = 0; i < disks; i++)); do
+# Each disk has a serial (/dev/disk/by-id/virtio-SERIAL in the guest) that
+# stays with its image, as a real disk's serial stays with the disk.
+make_disk() {
+	local i=$1
+	if [ -n "$fresh" ] || [ ! -f "$images/disk$i.img" ] || [ ! -s "$images/disk$i.serial" ]; then
+		echo "pcd$i-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')" >"$images/disk$i.serial"
+	fi
 	make_image "$images/disk$i.img" "$disk_size"
-	drives+=(-drive "file=$images/disk$i.img,if=virtio,format=raw,cache=none,aio=native")
+}
+replace_disk() {
+	local i=$1
+	rm -f "$images/disk$i.img" "$images/disk$i.serial"
+	make_disk "$i"
+	say "vm: disk $i replaced by a blank disk with serial $(cat "$images/disk$i.serial")"
+}
+for ((i = 0; i < disks; i++)); do
+	make_disk "$i"
 done
+drive_args() {
+	local i
+	for ((i = 0; i < disks; i++)); do
+		printf '%q ' -drive "file=$images/disk$i.img,if=none,id=disk$i,format=raw,cache=none,aio=native" \
+			-device "virtio-blk-pci,drive=disk$i,serial=$(cat "$images/disk$i.serial")"
+	done
+}
 
 run=$(mktemp -d "$PCACHE_BUILD/vm/run.XXXXXX")
 cleanup() {
@@ -117,7 +139,7 @@ qemu_cmd() {
 		-m "$mem,slots=2,maxmem=$((2 * ${mem%G} + ${pmem_size%G} + 1))G"
 	echo -object "memory-backend-file,id=nv0,share=on,mem-path=$pmem_img,size=$pmem_size"
 	echo -device nvdimm,id=nvdimm0,memdev=nv0
-	[ "${#drives[@]}" -eq 0 ] || printf '%q ' "${drives[@]}"
+	drive_args
 	echo
 	echo -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	echo -kernel "$vmlinuz" -initrd "$initrd"
@@ -173,6 +195,10 @@ boot() {
 			break
 			;;
 		'<<<PCACHE-VM:REBOOT>>>') outcome=reboot ;;
+		'<<<PCACHE-VM:REPLACE-DISK '*)
+			reason=${line#*REPLACE-DISK }
+			replace_next+=("${reason%>>>}")
+			;;
 		'<<<PCACHE-VM:EXIT '*) outcome="exit:$(echo "$line" | tr -dc 0-9)" ;;
 		'<<<PCACHE-VM:READY'*) ;;
 		*'] sysrq: Power Off' | *'] reboot: Power down') ;;
@@ -195,9 +221,14 @@ boot() {
 }
 
 kernel_splat=
+replace_next=()
 phase=1
 while :; do
 	[ "$phase" -le "$max_boots" ] || die "vm: giving up after $max_boots boots"
+	for i in "${replace_next[@]}"; do
+		replace_disk "$i"
+	done
+	replace_next=()
 	boot "$phase"
 	case "$outcome" in
 	powercut | reboot) phase=$((phase + 1)) ;;

@@ -52,6 +52,14 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 
+# What udev would do: persistent names for the disks, from their serials.
+mkdir -p /dev/disk/by-id
+for serial in /sys/block/vd*/serial; do
+	[ -s "$serial" ] || continue
+	dev=$(basename "$(dirname "$serial")")
+	ln -sfn "../../$dev" "/dev/disk/by-id/virtio-$(cat "$serial")"
+done
+
 # shellcheck source=/dev/null
 [ -f "$run/env" ] && . "$run/env"
 echo "<<<PCACHE-VM:READY phase=$PCACHE_PHASE kernel=$PCACHE_RELEASE>>>"
