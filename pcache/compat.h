@@ -9,7 +9,10 @@
 #ifndef _PCACHE_COMPAT_H
 #define _PCACHE_COMPAT_H
 
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
 #include <linux/device.h>
+#include <linux/fs.h>
 #include "pcache_compat_probes.h"
 
 /* Bus attribute callbacks: const struct bus_type since 6.4. */
@@ -17,6 +20,136 @@
 #define pcache_bus_type_arg		const struct bus_type
 #else
 #define pcache_bus_type_arg		struct bus_type
+#endif
+
+/*
+ * A block device opened exclusively by path, for read and write.  6.9 and
+ * later hand out a struct file, 6.1 the block_device itself.
+ */
+struct pcache_bdev {
+	struct block_device *bdev;
+#ifdef PCACHE_HAVE_BDEV_FILE_OPEN_BY_PATH
+	struct file *file;
+#endif
+};
+
+static inline int pcache_bdev_open(struct pcache_bdev *h, const char *path,
+				   void *holder)
+{
+#ifdef PCACHE_HAVE_BDEV_FILE_OPEN_BY_PATH
+	struct file *file;
+
+	file = bdev_file_open_by_path(path, BLK_OPEN_READ | BLK_OPEN_WRITE,
+				      holder, NULL);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	h->file = file;
+	h->bdev = file_bdev(file);
+#else
+	struct block_device *bdev;
+
+	bdev = blkdev_get_by_path(path, FMODE_READ | FMODE_WRITE | FMODE_EXCL,
+				  holder);
+	if (IS_ERR(bdev))
+		return PTR_ERR(bdev);
+	h->bdev = bdev;
+#endif
+	return 0;
+}
+
+static inline void pcache_bdev_close(struct pcache_bdev *h)
+{
+	if (!h->bdev)
+		return;
+#ifdef PCACHE_HAVE_BDEV_FILE_OPEN_BY_PATH
+	fput(h->file);
+	h->file = NULL;
+#else
+	blkdev_put(h->bdev, FMODE_READ | FMODE_WRITE | FMODE_EXCL);
+#endif
+	h->bdev = NULL;
+}
+
+/* The queue limits pcache sets on its disks. */
+struct pcache_disk_limits {
+	unsigned int logical_block_size;
+	unsigned int physical_block_size;
+	unsigned int io_min;
+	unsigned int max_hw_sectors;
+	bool write_cache;
+	bool fua;
+};
+
+/* blk_mq_alloc_disk() with limits: takes struct queue_limits since 6.9. */
+static inline struct gendisk *
+pcache_alloc_disk(struct blk_mq_tag_set *set,
+		  const struct pcache_disk_limits *pl, void *queuedata)
+{
+	struct gendisk *disk;
+#ifdef PCACHE_HAVE_BLK_MQ_ALLOC_DISK_LIMITS
+	struct queue_limits lim = {
+		.logical_block_size	= pl->logical_block_size,
+		.physical_block_size	= pl->physical_block_size,
+		.io_min			= pl->io_min,
+		.max_hw_sectors		= pl->max_hw_sectors,
+	};
+
+#ifdef PCACHE_HAVE_QUEUE_LIMITS_FEATURES
+	if (pl->write_cache)
+		lim.features |= BLK_FEAT_WRITE_CACHE;
+	if (pl->fua)
+		lim.features |= BLK_FEAT_FUA;
+#endif
+	disk = blk_mq_alloc_disk(set, &lim, queuedata);
+	if (IS_ERR(disk))
+		return disk;
+#else
+	disk = blk_mq_alloc_disk(set, queuedata);
+	if (IS_ERR(disk))
+		return disk;
+	blk_queue_logical_block_size(disk->queue, pl->logical_block_size);
+	blk_queue_physical_block_size(disk->queue, pl->physical_block_size);
+	blk_queue_io_min(disk->queue, pl->io_min);
+	blk_queue_max_hw_sectors(disk->queue, pl->max_hw_sectors);
+#endif
+#ifndef PCACHE_HAVE_QUEUE_LIMITS_FEATURES
+	blk_queue_write_cache(disk->queue, pl->write_cache, pl->fua);
+#endif
+	return disk;
+}
+
+/* BLK_MQ_F_SHOULD_MERGE: merging is the default without it since 6.14. */
+#ifdef PCACHE_HAVE_BLK_MQ_F_SHOULD_MERGE
+#define PCACHE_BLK_MQ_F_MERGE		BLK_MQ_F_SHOULD_MERGE
+#else
+#define PCACHE_BLK_MQ_F_MERGE		0
+#endif
+
+/*
+ * block_device_operations open/release: the gendisk and a blk_mode_t since
+ * 6.5.  PCACHE_DEFINE_BLOCK_OPEN() wraps int fn(struct gendisk *) and
+ * void fn(struct gendisk *) into the signatures of the running kernel.
+ */
+#ifdef PCACHE_HAVE_BLOCK_OPEN_GENDISK
+#define PCACHE_DEFINE_BLOCK_OPEN(name, open_fn, release_fn)		\
+	static int name##_open(struct gendisk *disk, blk_mode_t mode)	\
+	{								\
+		return open_fn(disk);					\
+	}								\
+	static void name##_release(struct gendisk *disk)		\
+	{								\
+		release_fn(disk);					\
+	}
+#else
+#define PCACHE_DEFINE_BLOCK_OPEN(name, open_fn, release_fn)		\
+	static int name##_open(struct block_device *bdev, fmode_t mode)	\
+	{								\
+		return open_fn(bdev->bd_disk);				\
+	}								\
+	static void name##_release(struct gendisk *disk, fmode_t mode)	\
+	{								\
+		release_fn(disk);					\
+	}
 #endif
 
 #endif /* _PCACHE_COMPAT_H */

@@ -4,14 +4,110 @@
  *
  * Everything here describes bytes on a persistent-memory device: fixed-width
  * little-endian fields, naturally aligned, explicit padding, no __packed.
+ * Every checksum is CRC32C (Castagnoli) with seed ~0 and no final inversion,
+ * as the kernel's crc32c(~0, buf, len), over the object with its crc field
+ * taken as zero.
+ *
+ * Layout of a cache device (byte offsets):
+ *
+ *   0                     reserved, left as found by format (4 KiB)
+ *   PCACHE_SB_OFFSET      superblock, written once by format (4 KiB)
+ *   PCACHE_TABLE_OFFSET   backing table, two slots of PCACHE_TABLE_SLOT_SIZE
+ *   sb.segments_offset    sb.segment_count segments of sb.segment_size bytes
+ *
+ * Mutable metadata (the backing table) lives in two slots.  An update writes
+ * the whole object with sequence number seq + 1 to the slot not holding the
+ * newest copy, fences, then writes the same to the other slot and fences.
+ * A reader takes the valid slot with the highest sequence: a torn write
+ * leaves the other slot intact, and one damaged slot loses nothing.
  */
 #ifndef _PCACHE_FORMAT_H
 #define _PCACHE_FORMAT_H
 
+#include <linux/types.h>
+
 /* "pcache\0\1" read as a little-endian u64. */
-#define PCACHE_MAGIC		0x0100656863616370ULL
+#define PCACHE_MAGIC			0x0100656863616370ULL
+/* "pcbktab\0" */
+#define PCACHE_TABLE_MAGIC		0x006261746b626370ULL
 
 /* Bumped on every incompatible change of the layout below. */
-#define PCACHE_FORMAT_VERSION	1
+#define PCACHE_FORMAT_VERSION		1
+
+#define PCACHE_SB_OFFSET		4096
+#define PCACHE_SB_SIZE			4096
+#define PCACHE_TABLE_OFFSET		8192
+#define PCACHE_TABLE_SLOT_SIZE		16384
+#define PCACHE_TABLE_SLOTS		2
+#define PCACHE_META_END			(PCACHE_TABLE_OFFSET + \
+					 PCACHE_TABLE_SLOTS * PCACHE_TABLE_SLOT_SIZE)
+
+/* Segments start on a 2 MiB boundary, so DAX can map them with huge pages. */
+#define PCACHE_SEGMENTS_ALIGN		0x00200000u	/* 2 MiB */
+#define PCACHE_SEGMENT_SIZE_MIN		0x00100000u	/* 1 MiB */
+#define PCACHE_SEGMENT_SIZE_MAX		0x10000000u	/* 256 MiB */
+#define PCACHE_SEGMENT_SIZE_DEFAULT	0x00400000u	/* 4 MiB */
+#define PCACHE_SEGMENTS_MIN		8
+
+#define PCACHE_UUID_SIZE		16
+
+struct pcache_sb {
+	__le32 crc;
+	__le32 version;
+	__le64 magic;
+	__u8   uuid[PCACHE_UUID_SIZE];
+	__le64 flags;			/* none defined: must be 0 */
+	__le64 device_size;		/* bytes, at format time */
+	__le64 segments_offset;
+	__le32 segment_size;		/* bytes, power of two */
+	__le32 segment_count;
+	__le64 table_offset;		/* PCACHE_TABLE_OFFSET */
+	__le32 table_slot_size;		/* PCACHE_TABLE_SLOT_SIZE */
+	__le32 max_backings;		/* PCACHE_MAX_BACKINGS */
+	__u8   reserved[4016];		/* zero */
+};
+
+/* Cache modes of a backing device. */
+enum pcache_cache_mode {
+	PCACHE_MODE_WRITEBACK = 0,
+	PCACHE_MODE_WRITETHROUGH = 1,
+	PCACHE_MODE_WRITEAROUND = 2,
+	PCACHE_MODE_NONE = 3,
+	PCACHE_MODE_NR,
+};
+
+#define PCACHE_BACKING_F_USED		0x00000001u
+#define PCACHE_BACKING_F_ALL		PCACHE_BACKING_F_USED
+
+#define PCACHE_MAX_BACKINGS		32
+#define PCACHE_PATH_SIZE		128
+#define PCACHE_BACKING_SEGMENTS_MIN	4
+
+/* One backing device recorded on a cache device; id = index in the table. */
+struct pcache_backing_entry {
+	__le32 flags;			/* PCACHE_BACKING_F_* */
+	__le32 mode;			/* enum pcache_cache_mode */
+	__u8   uuid[PCACHE_UUID_SIZE];	/* generated at attach */
+	__le64 size;			/* bytes of the backing device */
+	__le32 logical_block_size;
+	__le32 quota_segments;
+	__u8   reserved[88];		/* zero */
+	char   path[PCACHE_PATH_SIZE];	/* NUL-terminated, NUL-padded */
+};
+
+struct pcache_backing_table {
+	__le32 crc;
+	__le32 nr_entries;		/* PCACHE_MAX_BACKINGS */
+	__le64 magic;			/* PCACHE_TABLE_MAGIC */
+	__le64 seq;
+	__u8   reserved[40];		/* zero */
+	struct pcache_backing_entry entries[PCACHE_MAX_BACKINGS];
+};
+
+#ifdef __KERNEL__
+static_assert(sizeof(struct pcache_sb) == PCACHE_SB_SIZE);
+static_assert(sizeof(struct pcache_backing_entry) == 256);
+static_assert(sizeof(struct pcache_backing_table) <= PCACHE_TABLE_SLOT_SIZE);
+#endif
 
 #endif /* _PCACHE_FORMAT_H */

@@ -36,6 +36,9 @@ export PCACHE_RELEASE
 PCACHE_RELEASE=$(uname -r)
 hostname pcache-guest
 
+# shellcheck source=/dev/null
+[ -f "$run/env" ] && . "$run/env"
+
 # devtmpfs has no /dev/fd and friends; bash process substitution needs them.
 ln -sfn /proc/self/fd /dev/fd
 ln -sfn /proc/self/fd/0 /dev/stdin
@@ -52,6 +55,13 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 
+# insmod does not load dependencies: load what pcache.ko depends on.
+if [ -n "${PCACHE_KO:-}" ] && [ -f "$PCACHE_KO" ]; then
+	for dep in $(modinfo -F depends "$PCACHE_KO" | tr , ' '); do
+		modprobe -C /dev/null "$dep" || echo "pcvm: cannot load $dep, which pcache needs"
+	done
+fi
+
 # What udev would do: persistent names for the disks, from their serials.
 mkdir -p /dev/disk/by-id
 for serial in /sys/block/vd*/serial; do
@@ -60,8 +70,6 @@ for serial in /sys/block/vd*/serial; do
 	ln -sfn "../../$dev" "/dev/disk/by-id/virtio-$(cat "$serial")"
 done
 
-# shellcheck source=/dev/null
-[ -f "$run/env" ] && . "$run/env"
 echo "<<<PCACHE-VM:READY phase=$PCACHE_PHASE kernel=$PCACHE_RELEASE>>>"
 cd "$PCACHE_TOP" || finish 125
 bash "$run/cmd" </dev/null

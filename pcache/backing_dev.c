@@ -1,0 +1,647 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Backing devices: attaching a block device to a cache device (recording it
+ * in the cache's backing table and giving it a disk), attaching it again
+ * when the cache is registered after a reboot, detaching it, and its sysfs
+ * directory /sys/bus/pcache/devices/cacheN/backingM/.
+ *
+ * A backing device is recognised again by the path it was attached with,
+ * which must be a persistent name (/dev/disk/by-id/..., not /dev/sdb), and
+ * its size and logical block size must still match: a different disk at the
+ * recorded place is refused, never attached in its stead.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/parser.h>
+#include <linux/random.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "pcache.h"
+
+static const char * const pcache_mode_names[PCACHE_MODE_NR] = {
+	[PCACHE_MODE_WRITEBACK]		= "writeback",
+	[PCACHE_MODE_WRITETHROUGH]	= "writethrough",
+	[PCACHE_MODE_WRITEAROUND]	= "writearound",
+	[PCACHE_MODE_NONE]		= "none",
+};
+
+static inline struct pcache_backing_entry *
+pcache_backing_entry(struct pcache_backing *backing)
+{
+	return &backing->cache->table->entries[backing->id];
+}
+
+static u32 pcache_backing_quota(struct pcache_backing *backing)
+{
+	return le32_to_cpu(pcache_backing_entry(backing)->quota_segments);
+}
+
+static bool entry_used(const struct pcache_backing_entry *entry)
+{
+	return le32_to_cpu(entry->flags) & PCACHE_BACKING_F_USED;
+}
+
+u32 pcache_backing_quota_total(const struct pcache_backing_table *table)
+{
+	u32 i, total = 0;
+
+	for (i = 0; i < PCACHE_MAX_BACKINGS; i++) {
+		if (entry_used(&table->entries[i]))
+			total += le32_to_cpu(table->entries[i].quota_segments);
+	}
+	return total;
+}
+
+static void pcache_backing_release(struct device *dev)
+{
+	struct pcache_backing *backing = to_pcache_backing(dev);
+
+	put_device(&backing->cache->dev);
+	kfree(backing);
+}
+
+static const struct device_type pcache_backing_type;
+
+static struct pcache_backing *pcache_backing_alloc(struct pcache_cache *cache,
+						   u32 id)
+{
+	struct pcache_backing *backing;
+
+	backing = kzalloc(sizeof(*backing), GFP_KERNEL);
+	if (!backing)
+		return NULL;
+	backing->cache = cache;
+	backing->id = id;
+	backing->disk_index = -1;
+	mutex_init(&backing->open_lock);
+	device_initialize(&backing->dev);
+	backing->dev.parent = &cache->dev;
+	backing->dev.type = &pcache_backing_type;
+	get_device(&cache->dev);
+	if (dev_set_name(&backing->dev, "backing%u", id)) {
+		put_device(&backing->dev);
+		return NULL;
+	}
+	return backing;
+}
+
+/*
+ * Open the backing device exclusively; with @expect, it must have the size
+ * and logical block size recorded there.
+ */
+static int pcache_backing_open(struct pcache_backing *backing, const char *path,
+			       const struct pcache_backing_entry *expect)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct block_device *bdev;
+	int ret;
+
+	ret = pcache_bdev_open(&backing->bdev, path, backing);
+	if (ret) {
+		if (ret == -EBUSY)
+			pr_err("cache%d: %s is in use (mounted, or held by another driver)\n",
+			       cache->id, path);
+		else
+			pr_err("cache%d: cannot open %s: %d\n", cache->id, path, ret);
+		return ret;
+	}
+	bdev = backing->bdev.bdev;
+	if (expect && (bdev_nr_bytes(bdev) != le64_to_cpu(expect->size) ||
+		       bdev_logical_block_size(bdev) !=
+		       le32_to_cpu(expect->logical_block_size))) {
+		pr_err("cache%d: backing%u: %s has %llu bytes in %u-byte blocks, recorded %llu in %u: not the same disk, not attached\n",
+		       cache->id, backing->id, path, bdev_nr_bytes(bdev),
+		       bdev_logical_block_size(bdev), le64_to_cpu(expect->size),
+		       le32_to_cpu(expect->logical_block_size));
+		pcache_bdev_close(&backing->bdev);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The kernel's name of a disk (/dev/sdb, /dev/vdb) may name another disk
+ * after a reboot: a backing device is recorded by a persistent name.
+ */
+static int pcache_backing_check_persistent(struct pcache_backing *backing,
+					   const char *path)
+{
+	char kernel_name[BDEVNAME_SIZE + 5];
+
+	snprintf(kernel_name, sizeof(kernel_name), "/dev/%pg",
+		 backing->bdev.bdev);
+	if (strcmp(path, kernel_name))
+		return 0;
+	pr_err("cache%d: attach: %s is the kernel's name of the disk, which may name another disk after a reboot: use a persistent name such as /dev/disk/by-id/...\n",
+	       backing->cache->id, path);
+	pcache_bdev_close(&backing->bdev);
+	return -EINVAL;
+}
+
+/*
+ * Checks that need no cache lock: the path names a block device that is
+ * neither a cache device, nor a pcache disk, nor attached already.
+ */
+static int pcache_backing_check_path(struct pcache_cache *cache,
+				     const char *path)
+{
+	struct pcache_cache *other;
+	dev_t devt;
+	int ret, i;
+
+	if (strlen(path) >= PCACHE_PATH_SIZE) {
+		pr_err("cache%d: attach: path longer than %d bytes\n", cache->id,
+		       PCACHE_PATH_SIZE - 1);
+		return -ENAMETOOLONG;
+	}
+	ret = lookup_bdev(path, &devt);
+	if (ret) {
+		pr_err("cache%d: attach: %s: %s\n", cache->id, path,
+		       ret == -ENOTBLK ? "not a block device" :
+		       ret == -ENOENT ? "no such device" : "cannot look it up");
+		return ret;
+	}
+	if (pcache_is_cache_device(devt) || pcache_is_pcache_disk(devt)) {
+		pr_err("cache%d: attach: %s is a pcache %s, not a backing device\n",
+		       cache->id, path,
+		       pcache_is_pcache_disk(devt) ? "disk" : "cache device");
+		return -EINVAL;
+	}
+
+	mutex_lock(&pcache_lock);
+	list_for_each_entry(other, &pcache_caches, node) {
+		mutex_lock(&other->lock);
+		for (i = 0; i < PCACHE_MAX_BACKINGS && !ret; i++) {
+			struct pcache_backing *b = other->backings[i];
+
+			if (b && b->state == PCACHE_BACKING_ATTACHED &&
+			    b->bdev.bdev->bd_dev == devt) {
+				pr_err("cache%d: attach: %s is attached already, as cache%d/backing%u\n",
+				       cache->id, path, other->id, b->id);
+				ret = -EEXIST;
+			}
+		}
+		mutex_unlock(&other->lock);
+	}
+	mutex_unlock(&pcache_lock);
+	if (ret)
+		return ret;
+
+	return 0;
+}
+
+/* Open, size-check and give a disk to a recorded backing device. */
+static int pcache_backing_bring_up(struct pcache_backing *backing,
+				   const char *path)
+{
+	struct pcache_backing_entry *entry = pcache_backing_entry(backing);
+	int ret;
+
+	ret = pcache_backing_open(backing, path, entry);
+	if (ret)
+		return ret;
+	ret = pcache_disk_create(backing);
+	if (ret) {
+		pr_err("cache%d: backing%u: cannot create its disk: %d\n",
+		       backing->cache->id, backing->id, ret);
+		pcache_bdev_close(&backing->bdev);
+		return ret;
+	}
+	backing->state = PCACHE_BACKING_ATTACHED;
+	return 0;
+}
+
+/* At registration: attach again every backing device the table records. */
+void pcache_backing_restore_all(struct pcache_cache *cache)
+{
+	struct pcache_backing *backing;
+	u32 id;
+
+	lockdep_assert_held(&cache->lock);
+	for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
+		struct pcache_backing_entry *entry = &cache->table->entries[id];
+
+		if (!entry_used(entry))
+			continue;
+		backing = pcache_backing_alloc(cache, id);
+		if (!backing)
+			break;
+		backing->state = PCACHE_BACKING_MISSING;
+		if (device_add(&backing->dev)) {
+			put_device(&backing->dev);
+			break;
+		}
+		cache->backings[id] = backing;
+		if (pcache_backing_bring_up(backing, entry->path)) {
+			pr_warn("cache%d: backing%u (%s) is missing: attach it with backing=%u once it is there\n",
+				cache->id, id, entry->path, id);
+			continue;
+		}
+		pr_info("cache%d: backing%u: %s attached again as %s\n", cache->id,
+			id, entry->path, backing->disk->disk_name);
+	}
+}
+
+/* At unregistration: the cache is removing and no backing is attached. */
+void pcache_backing_remove_missing(struct pcache_cache *cache)
+{
+	struct pcache_backing *gone[PCACHE_MAX_BACKINGS];
+	u32 id;
+
+	mutex_lock(&cache->lock);
+	for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
+		gone[id] = cache->backings[id];
+		cache->backings[id] = NULL;
+	}
+	mutex_unlock(&cache->lock);
+	for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
+		if (gone[id])
+			device_unregister(&gone[id]->dev);
+	}
+}
+
+enum {
+	OPT_PATH,
+	OPT_SIZE,
+	OPT_MODE,
+	OPT_BACKING,
+	OPT_ERR,
+};
+
+static const match_table_t attach_tokens = {
+	{ OPT_PATH, "path=%s" },
+	{ OPT_SIZE, "size=%s" },
+	{ OPT_MODE, "mode=%s" },
+	{ OPT_BACKING, "backing=%u" },
+	{ OPT_ERR, NULL },
+};
+
+struct pcache_attach_args {
+	char *path;
+	u64 size;
+	int mode;
+	int backing;
+	bool size_given;
+};
+
+static int pcache_attach_parse(struct pcache_cache *cache, char *options,
+			       struct pcache_attach_args *args)
+{
+	substring_t match[MAX_OPT_ARGS];
+	char *opt;
+	int mode;
+
+	args->mode = -1;
+	args->backing = -1;
+	while ((opt = strsep(&options, ",")) != NULL) {
+		if (!*opt)
+			continue;
+		switch (match_token(opt, attach_tokens, match)) {
+		case OPT_PATH:
+			args->path = match[0].from;
+			*match[0].to = '\0';
+			break;
+		case OPT_SIZE:
+			*match[0].to = '\0';
+			if (pcache_parse_size(match[0].from, &args->size)) {
+				pr_err("cache%d: attach: bad size '%s'\n",
+				       cache->id, match[0].from);
+				return -EINVAL;
+			}
+			args->size_given = true;
+			break;
+		case OPT_MODE:
+			*match[0].to = '\0';
+			mode = match_string(pcache_mode_names, PCACHE_MODE_NR,
+					    match[0].from);
+			if (mode < 0) {
+				pr_err("cache%d: attach: unknown mode '%s' (writeback, writethrough, writearound, none)\n",
+				       cache->id, match[0].from);
+				return -EINVAL;
+			}
+			args->mode = mode;
+			break;
+		case OPT_BACKING:
+			if (match_int(&match[0], &args->backing) ||
+			    args->backing < 0 ||
+			    args->backing >= PCACHE_MAX_BACKINGS) {
+				pr_err("cache%d: attach: bad backing id\n", cache->id);
+				return -EINVAL;
+			}
+			break;
+		default:
+			pr_err("cache%d: attach: unknown option '%s'\n", cache->id, opt);
+			return -EINVAL;
+		}
+	}
+	if (args->backing >= 0 && (args->size_given || args->mode >= 0)) {
+		pr_err("cache%d: attach: backing= attaches a recorded device again; size and mode are recorded\n",
+		       cache->id);
+		return -EINVAL;
+	}
+	if (args->backing < 0 && (!args->path || !*args->path)) {
+		pr_err("cache%d: attach: path= is required\n", cache->id);
+		return -EINVAL;
+	}
+	if (args->backing < 0 && !args->size_given) {
+		pr_err("cache%d: attach: size= (its share of the cache) is required\n",
+		       cache->id);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Attach again a recorded backing device that was missing. */
+static int pcache_backing_reattach(struct pcache_cache *cache,
+				   struct pcache_attach_args *args)
+{
+	struct pcache_backing_table *table = NULL;
+	struct pcache_backing_entry *entry;
+	struct pcache_backing *backing;
+	const char *path;
+	int ret;
+
+	mutex_lock(&cache->lock);
+	backing = cache->backings[args->backing];
+	ret = -ENOENT;
+	if (cache->removing) {
+		ret = -ENODEV;
+		goto out;
+	}
+	if (!backing) {
+		pr_err("cache%d: attach: there is no backing%d\n", cache->id,
+		       args->backing);
+		goto out;
+	}
+	ret = -EEXIST;
+	if (backing->state == PCACHE_BACKING_ATTACHED) {
+		pr_err("cache%d: attach: backing%d is attached already\n",
+		       cache->id, args->backing);
+		goto out;
+	}
+	entry = pcache_backing_entry(backing);
+	path = args->path && *args->path ? args->path : entry->path;
+	ret = pcache_backing_open(backing, path, entry) ?:
+	      pcache_backing_check_persistent(backing, path);
+	if (ret)
+		goto out;
+	if (strcmp(path, entry->path)) {
+		table = kvmalloc(sizeof(*table), GFP_KERNEL);
+		if (!table) {
+			pcache_bdev_close(&backing->bdev);
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(table, cache->table, sizeof(*table));
+		memset(table->entries[backing->id].path, 0, PCACHE_PATH_SIZE);
+		strscpy(table->entries[backing->id].path, path, PCACHE_PATH_SIZE);
+		pcache_cache_write_table(cache, table);
+	}
+	ret = pcache_disk_create(backing);
+	if (ret) {
+		pcache_bdev_close(&backing->bdev);
+		goto out;
+	}
+	backing->state = PCACHE_BACKING_ATTACHED;
+	pr_info("cache%d: backing%u: %s attached again as %s\n", cache->id,
+		backing->id, path, backing->disk->disk_name);
+out:
+	mutex_unlock(&cache->lock);
+	kvfree(table);
+	return ret;
+}
+
+static int pcache_backing_attach_new(struct pcache_cache *cache,
+				     struct pcache_attach_args *args)
+{
+	struct pcache_backing_table *table;
+	struct pcache_backing_entry *entry;
+	struct pcache_backing *backing = NULL;
+	struct block_device *bdev;
+	u64 quota = div_u64(args->size, cache->segment_size);
+	u32 id, reserved, mode;
+	bool added = false;
+	int ret;
+
+	table = kvmalloc(sizeof(*table), GFP_KERNEL);
+	if (!table)
+		return -ENOMEM;
+
+	mutex_lock(&cache->lock);
+	ret = -ENODEV;
+	if (cache->removing)
+		goto out_unlock;
+	for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
+		if (!entry_used(&cache->table->entries[id]))
+			break;
+	}
+	ret = -EMLINK;
+	if (id == PCACHE_MAX_BACKINGS) {
+		pr_err("cache%d: attach: all %d backing slots are in use\n",
+		       cache->id, PCACHE_MAX_BACKINGS);
+		goto out_unlock;
+	}
+	ret = -EINVAL;
+	if (quota < PCACHE_BACKING_SEGMENTS_MIN) {
+		pr_err("cache%d: attach: size %llu is less than %d segments of %u bytes\n",
+		       cache->id, args->size, PCACHE_BACKING_SEGMENTS_MIN,
+		       cache->segment_size);
+		goto out_unlock;
+	}
+	reserved = pcache_backing_quota_total(cache->table);
+	ret = -ENOSPC;
+	if (quota > cache->segment_count - reserved) {
+		pr_err("cache%d: attach: size %llu needs %llu segments, %u are free\n",
+		       cache->id, args->size, quota,
+		       cache->segment_count - reserved);
+		goto out_unlock;
+	}
+
+	ret = -ENOMEM;
+	backing = pcache_backing_alloc(cache, id);
+	if (!backing)
+		goto out_unlock;
+	ret = pcache_backing_open(backing, args->path, NULL) ?:
+	      pcache_backing_check_persistent(backing, args->path);
+	if (ret)
+		goto out_unlock;
+	bdev = backing->bdev.bdev;
+
+	/* Recorded before the disk exists: whatever it acknowledges is found again. */
+	memcpy(table, cache->table, sizeof(*table));
+	entry = &table->entries[id];
+	memset(entry, 0, sizeof(*entry));
+	entry->flags = cpu_to_le32(PCACHE_BACKING_F_USED);
+	mode = args->mode < 0 ? PCACHE_MODE_WRITEBACK : args->mode;
+	entry->mode = cpu_to_le32(mode);
+	generate_random_uuid(entry->uuid);
+	entry->size = cpu_to_le64(bdev_nr_bytes(bdev));
+	entry->logical_block_size = cpu_to_le32(bdev_logical_block_size(bdev));
+	entry->quota_segments = cpu_to_le32(quota);
+	strscpy(entry->path, args->path, sizeof(entry->path));
+	pcache_cache_write_table(cache, table);
+
+	backing->state = PCACHE_BACKING_ATTACHED;
+	ret = device_add(&backing->dev);
+	if (ret)
+		goto out_forget;
+	added = true;
+	ret = pcache_disk_create(backing);
+	if (ret)
+		goto out_forget;
+	cache->backings[id] = backing;
+	mutex_unlock(&cache->lock);
+	kvfree(table);
+	pr_info("cache%d: backing%u: attached %s as %s, %llu segments, %s\n",
+		cache->id, id, args->path, backing->disk->disk_name, quota,
+		pcache_mode_names[mode]);
+	return 0;
+
+out_forget:
+	memset(&table->entries[id], 0, sizeof(table->entries[id]));
+	pcache_cache_write_table(cache, table);
+	pcache_bdev_close(&backing->bdev);
+out_unlock:
+	mutex_unlock(&cache->lock);
+	kvfree(table);
+	/* Deleted only now: its sysfs handlers may wait for cache->lock. */
+	if (added)
+		device_del(&backing->dev);
+	if (backing)
+		put_device(&backing->dev);
+	return ret;
+}
+
+int pcache_backing_attach(struct pcache_cache *cache, char *options)
+{
+	struct pcache_attach_args args = {};
+	int ret;
+
+	ret = pcache_attach_parse(cache, options, &args);
+	if (ret)
+		return ret;
+	if (args.path && *args.path) {
+		ret = pcache_backing_check_path(cache, args.path);
+		if (ret)
+			return ret;
+	}
+	if (args.backing >= 0)
+		return pcache_backing_reattach(cache, &args);
+	return pcache_backing_attach_new(cache, &args);
+}
+
+static const match_table_t detach_tokens = {
+	{ OPT_BACKING, "backing=%u" },
+	{ OPT_ERR, NULL },
+};
+
+int pcache_backing_detach(struct pcache_cache *cache, char *options)
+{
+	substring_t match[MAX_OPT_ARGS];
+	struct pcache_backing_table *table;
+	struct pcache_backing *backing;
+	bool attached;
+	int id, ret;
+
+	if (match_token(options, detach_tokens, match) != OPT_BACKING ||
+	    match_int(&match[0], &id) || id < 0 || id >= PCACHE_MAX_BACKINGS) {
+		pr_err("cache%d: detach: expected backing=ID, got '%s'\n",
+		       cache->id, options);
+		return -EINVAL;
+	}
+	table = kvmalloc(sizeof(*table), GFP_KERNEL);
+	if (!table)
+		return -ENOMEM;
+
+	mutex_lock(&cache->lock);
+	backing = cache->backings[id];
+	ret = -ENODEV;
+	if (cache->removing)
+		goto out_unlock;
+	ret = -ENOENT;
+	if (!backing) {
+		pr_err("cache%d: detach: there is no backing%d\n", cache->id, id);
+		goto out_unlock;
+	}
+	attached = backing->state == PCACHE_BACKING_ATTACHED;
+	if (attached) {
+		ret = pcache_disk_claim_removal(backing);
+		if (ret) {
+			pr_err("cache%d: detach: %s is open (mounted or in use): close it first\n",
+			       cache->id, backing->disk->disk_name);
+			goto out_unlock;
+		}
+	}
+	memcpy(table, cache->table, sizeof(*table));
+	memset(&table->entries[id], 0, sizeof(table->entries[id]));
+	pcache_cache_write_table(cache, table);
+	cache->backings[id] = NULL;
+	mutex_unlock(&cache->lock);
+	kvfree(table);
+
+	if (attached) {
+		pcache_disk_destroy(backing);
+		pcache_bdev_close(&backing->bdev);
+	}
+	pr_info("cache%d: backing%d detached\n", cache->id, id);
+	device_unregister(&backing->dev);
+	return 0;
+
+out_unlock:
+	mutex_unlock(&cache->lock);
+	kvfree(table);
+	return ret;
+}
+
+/* Read-only attributes, shown under cache->lock; entry(b): its table entry. */
+#define BACKING_ENTRY_ATTR(name, fmt, expr)					\
+static ssize_t name##_show(struct device *dev, struct device_attribute *attr,	\
+			   char *buf)						\
+{										\
+	struct pcache_backing *backing = to_pcache_backing(dev);		\
+	struct pcache_cache *cache = backing->cache;				\
+	ssize_t ret;								\
+										\
+	mutex_lock(&cache->lock);						\
+	ret = sysfs_emit(buf, fmt "\n", expr);					\
+	mutex_unlock(&cache->lock);						\
+	return ret;								\
+}										\
+static DEVICE_ATTR_RO(name)
+
+BACKING_ENTRY_ATTR(id, "%u", backing->id);
+BACKING_ENTRY_ATTR(path, "%s", pcache_backing_entry(backing)->path);
+BACKING_ENTRY_ATTR(uuid, "%pUb", pcache_backing_entry(backing)->uuid);
+BACKING_ENTRY_ATTR(size, "%llu", le64_to_cpu(pcache_backing_entry(backing)->size));
+BACKING_ENTRY_ATTR(cache_size, "%llu",
+		   (u64)pcache_backing_quota(backing) * cache->segment_size);
+BACKING_ENTRY_ATTR(segments_total, "%u", pcache_backing_quota(backing));
+BACKING_ENTRY_ATTR(segments_used, "%u", 0u);
+BACKING_ENTRY_ATTR(mode, "%s", pcache_mode_names[le32_to_cpu(pcache_backing_entry(backing)->mode)]);
+BACKING_ENTRY_ATTR(state, "%s", backing->state == PCACHE_BACKING_ATTACHED ?
+		   "attached" : "missing");
+BACKING_ENTRY_ATTR(disk, "%s", backing->state == PCACHE_BACKING_ATTACHED ?
+		   backing->disk->disk_name : "");
+
+static struct attribute *pcache_backing_attrs[] = {
+	&dev_attr_id.attr,
+	&dev_attr_path.attr,
+	&dev_attr_uuid.attr,
+	&dev_attr_size.attr,
+	&dev_attr_cache_size.attr,
+	&dev_attr_segments_total.attr,
+	&dev_attr_segments_used.attr,
+	&dev_attr_mode.attr,
+	&dev_attr_state.attr,
+	&dev_attr_disk.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(pcache_backing);
+
+static const struct device_type pcache_backing_type = {
+	.name		= "pcache_backing",
+	.groups		= pcache_backing_groups,
+	.release	= pcache_backing_release,
+};

@@ -1,0 +1,543 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Cache devices: registering a pmem namespace (opening it exclusively,
+ * mapping it with DAX, formatting or loading its metadata), unregistering
+ * it, and its sysfs directory /sys/bus/pcache/devices/cacheN/.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/dax.h>
+#include <linux/idr.h>
+#include <linux/libnvdimm.h>
+#include <linux/module.h>
+#include <linux/pfn_t.h>
+#include <linux/random.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "pcache.h"
+
+/* Bytes at the head of a device that must be zero for a format without force. */
+#define PCACHE_BLANK_CHECK_SIZE		SZ_1M
+#define PCACHE_IO_CHUNK			SZ_64K
+
+static DEFINE_IDA(pcache_cache_ida);
+
+/* Read pmem with a machine-check-safe copy: a media error becomes -EIO. */
+static int pcache_pmem_read(struct pcache_cache *cache, u64 off, void *buf,
+			    size_t len)
+{
+	if (copy_mc_to_kernel(buf, cache->kaddr + off, len)) {
+		pr_err("%s: media error reading %zu bytes at %llu\n",
+		       cache->path, len, off);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Write pmem with non-temporal stores; durable after the next pmem_wmb(). */
+static void pcache_pmem_write(struct pcache_cache *cache, u64 off,
+			      const void *buf, size_t len)
+{
+	memcpy_flushcache(cache->kaddr + off, buf, len);
+}
+
+static int pcache_pmem_zero(struct pcache_cache *cache, u64 off, u64 len)
+{
+	void *zero = (void *)get_zeroed_page(GFP_KERNEL);
+	u64 done;
+
+	if (!zero)
+		return -ENOMEM;
+	for (done = 0; done < len; done += PAGE_SIZE)
+		pcache_pmem_write(cache, off + done, zero,
+				  min_t(u64, PAGE_SIZE, len - done));
+	free_page((unsigned long)zero);
+	return 0;
+}
+
+/*
+ * Update the backing table: write the new table (seq + 1) to the slot not
+ * holding the newest copy, fence, then to the other slot, fence.  A torn
+ * write leaves the other slot whole; afterwards both slots are current.
+ */
+void pcache_cache_write_table(struct pcache_cache *cache,
+			      struct pcache_backing_table *table)
+{
+	u64 seq = le64_to_cpu(cache->table->seq) + 1;
+	unsigned int first = seq & 1;
+
+	lockdep_assert_held(&cache->lock);
+	pcache_table_seal(table, seq);
+	pcache_pmem_write(cache, PCACHE_TABLE_OFFSET +
+			  first * PCACHE_TABLE_SLOT_SIZE, table, sizeof(*table));
+	pmem_wmb();
+	pcache_pmem_write(cache, PCACHE_TABLE_OFFSET +
+			  !first * PCACHE_TABLE_SLOT_SIZE, table, sizeof(*table));
+	pmem_wmb();
+	if (table != cache->table)
+		memcpy(cache->table, table, sizeof(*table));
+}
+
+static int pcache_cache_map(struct pcache_cache *cache)
+{
+	struct block_device *bdev = cache->pmem.bdev;
+	u64 start_off = 0;
+	long nr_pages, avail;
+	void *kaddr;
+	pfn_t pfn;
+	int id;
+
+	cache->dax_dev = fs_dax_get_by_bdev(bdev, &start_off, cache, NULL);
+	if (!cache->dax_dev) {
+		pr_err("%s is not a DAX-capable pmem device (a raw or sector namespace? use 'ndctl create-namespace --mode=fsdax')\n",
+		       cache->path);
+		return -EOPNOTSUPP;
+	}
+	cache->size = bdev_nr_bytes(bdev) & PAGE_MASK;
+	nr_pages = cache->size >> PAGE_SHIFT;
+
+	id = dax_read_lock();
+	avail = dax_direct_access(cache->dax_dev, start_off >> PAGE_SHIFT,
+				  nr_pages, DAX_ACCESS, &kaddr, &pfn);
+	dax_read_unlock(id);
+	if (avail < 0) {
+		pr_err("%s: cannot map with DAX: %ld\n", cache->path, avail);
+		return avail;
+	}
+	if (avail < nr_pages) {
+		pr_err("%s: DAX maps only %ld of %ld pages in one piece\n",
+		       cache->path, avail, nr_pages);
+		return -EOPNOTSUPP;
+	}
+	cache->kaddr = kaddr;
+	return 0;
+}
+
+static void pcache_cache_unmap(struct pcache_cache *cache)
+{
+	if (cache->dax_dev)
+		fs_put_dax(cache->dax_dev, cache);
+	cache->dax_dev = NULL;
+	cache->kaddr = NULL;
+	pcache_bdev_close(&cache->pmem);
+}
+
+/* Does the device start with PCACHE_BLANK_CHECK_SIZE zero bytes? */
+static int pcache_head_is_blank(struct pcache_cache *cache, bool *blank)
+{
+	u64 len = min_t(u64, cache->size, PCACHE_BLANK_CHECK_SIZE), off;
+	void *buf = kmalloc(PCACHE_IO_CHUNK, GFP_KERNEL);
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	*blank = true;
+	for (off = 0; off < len && *blank; off += PCACHE_IO_CHUNK) {
+		size_t chunk = min_t(u64, PCACHE_IO_CHUNK, len - off);
+
+		ret = pcache_pmem_read(cache, off, buf, chunk);
+		if (ret)
+			break;
+		*blank = !memchr_inv(buf, 0, chunk);
+	}
+	kfree(buf);
+	return ret;
+}
+
+static int pcache_cache_load(struct pcache_cache *cache)
+{
+	struct pcache_backing_table *slots;
+	struct pcache_sb *sb;
+	const char *why = NULL;
+	bool blank;
+	int ret, newest;
+
+	sb = kmalloc(sizeof(*sb), GFP_KERNEL);
+	slots = kvmalloc_array(2, sizeof(*slots), GFP_KERNEL);
+	if (!sb || !slots) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = cache->size >= PCACHE_META_END ?
+		pcache_pmem_read(cache, PCACHE_SB_OFFSET, sb, sizeof(*sb)) : -ENOSPC;
+	if (ret == -ENOSPC)
+		pr_err("%s is too small to hold a pcache cache\n", cache->path);
+	if (ret)
+		goto out;
+
+	ret = pcache_sb_check(sb, cache->size, &why);
+	if (ret == -EINVAL && le64_to_cpu(sb->magic) != PCACHE_MAGIC) {
+		ret = pcache_head_is_blank(cache, &blank) ?: -EINVAL;
+		if (ret == -EINVAL && blank)
+			pr_err("%s has no pcache superblock: add 'format' to create a cache on it\n",
+			       cache->path);
+		else if (ret == -EINVAL)
+			pr_err("%s holds other data, not a pcache cache: 'format,force' overwrites it\n",
+			       cache->path);
+		goto out;
+	}
+	if (ret) {
+		pr_err("%s: refusing the superblock: %s\n", cache->path, why);
+		goto out;
+	}
+	memcpy(cache->uuid, sb->uuid, PCACHE_UUID_SIZE);
+	cache->segment_size = le32_to_cpu(sb->segment_size);
+	cache->segment_count = le32_to_cpu(sb->segment_count);
+	cache->segments_offset = le64_to_cpu(sb->segments_offset);
+
+	ret = pcache_pmem_read(cache, PCACHE_TABLE_OFFSET, &slots[0],
+			       sizeof(slots[0])) ?:
+	      pcache_pmem_read(cache, PCACHE_TABLE_OFFSET + PCACHE_TABLE_SLOT_SIZE,
+			       &slots[1], sizeof(slots[1]));
+	if (ret)
+		goto out;
+	newest = pcache_table_select(&slots[0], &slots[1], cache->segment_count,
+				     &why);
+	if (newest < 0) {
+		pr_err("%s: refusing the backing table: %s (both copies)\n",
+		       cache->path, why);
+		ret = newest;
+		goto out;
+	}
+	memcpy(cache->table, &slots[newest], sizeof(*cache->table));
+out:
+	kvfree(slots);
+	kfree(sb);
+	return ret;
+}
+
+/*
+ * Write an empty cache: wipe the metadata area (old signatures go too), write
+ * both table slots, and the superblock last, so that a power cut part way
+ * leaves no valid pcache behind.
+ */
+static int pcache_cache_format(struct pcache_cache *cache, bool force,
+			       u32 segment_size)
+{
+	struct pcache_sb *sb;
+	const char *why = NULL;
+	u8 uuid[PCACHE_UUID_SIZE];
+	bool blank;
+	int ret;
+
+	if (!force) {
+		ret = pcache_head_is_blank(cache, &blank);
+		if (ret)
+			return ret;
+		if (!blank) {
+			pr_err("%s is not blank (a filesystem, or a cache already?): add 'force' to overwrite it\n",
+			       cache->path);
+			return -EINVAL;
+		}
+	}
+	sb = kmalloc(sizeof(*sb), GFP_KERNEL);
+	if (!sb)
+		return -ENOMEM;
+	generate_random_uuid(uuid);
+	ret = pcache_sb_init(sb, uuid, cache->size, segment_size, &why);
+	if (ret) {
+		pr_err("%s: cannot format: %s\n", cache->path, why);
+		goto out;
+	}
+	ret = pcache_pmem_zero(cache, 0, le64_to_cpu(sb->segments_offset));
+	if (ret)
+		goto out;
+	pmem_wmb();
+
+	mutex_lock(&cache->lock);
+	pcache_table_init(cache->table);
+	pcache_cache_write_table(cache, cache->table);
+	mutex_unlock(&cache->lock);
+
+	pcache_pmem_write(cache, PCACHE_SB_OFFSET, sb, sizeof(*sb));
+	pmem_wmb();
+out:
+	kfree(sb);
+	return ret;
+}
+
+bool pcache_is_cache_device(dev_t devt)
+{
+	struct pcache_cache *cache;
+	bool found = false;
+
+	mutex_lock(&pcache_lock);
+	list_for_each_entry(cache, &pcache_caches, node)
+		found |= cache->pmem.bdev->bd_dev == devt;
+	mutex_unlock(&pcache_lock);
+	return found;
+}
+
+static void pcache_cache_release(struct device *dev)
+{
+	struct pcache_cache *cache = to_pcache_cache(dev);
+
+	kvfree(cache->table);
+	kfree(cache);
+}
+
+static void pcache_explain_open_error(const char *path, int err)
+{
+	switch (err) {
+	case -ENOENT:
+		pr_err("%s: no such device\n", path);
+		break;
+	case -ENOTBLK:
+		pr_err("%s: not a block device\n", path);
+		break;
+	case -EBUSY:
+		pr_err("%s: in use (registered already, mounted, or held by another driver)\n",
+		       path);
+		break;
+	default:
+		pr_err("%s: cannot open: %d\n", path, err);
+	}
+}
+
+int pcache_cache_register(const char *path, bool format, bool force,
+			  u32 segment_size)
+{
+	struct pcache_cache *cache, *other;
+	int ret;
+
+	if (strlen(path) >= PCACHE_PATH_SIZE) {
+		pr_err("register: path longer than %d bytes\n", PCACHE_PATH_SIZE - 1);
+		return -ENAMETOOLONG;
+	}
+	cache = kzalloc(sizeof(*cache), GFP_KERNEL);
+	if (!cache)
+		return -ENOMEM;
+	mutex_init(&cache->lock);
+	strscpy(cache->path, path, sizeof(cache->path));
+	cache->id = -1;
+	device_initialize(&cache->dev);
+	cache->dev.type = &pcache_cache_type;
+	cache->dev.bus = &pcache_bus_type;
+	cache->dev.parent = pcache_root_dev;
+	cache->table = kvzalloc(sizeof(*cache->table), GFP_KERNEL);
+	if (!cache->table) {
+		ret = -ENOMEM;
+		goto out_put;
+	}
+
+	ret = pcache_bdev_open(&cache->pmem, path, cache);
+	if (ret) {
+		pcache_explain_open_error(path, ret);
+		goto out_put;
+	}
+	ret = pcache_cache_map(cache);
+	if (ret)
+		goto out_unmap;
+	ret = format ? pcache_cache_format(cache, force, segment_size) :
+		       pcache_cache_load(cache);
+	if (ret)
+		goto out_unmap;
+	if (format) {
+		ret = pcache_cache_load(cache);
+		if (ret)
+			goto out_unmap;
+	}
+
+	mutex_lock(&pcache_lock);
+	list_for_each_entry(other, &pcache_caches, node) {
+		if (!memcmp(other->uuid, cache->uuid, PCACHE_UUID_SIZE)) {
+			pr_err("%s: cache %pUb is registered already as cache%d (a copy?)\n",
+			       path, cache->uuid, other->id);
+			ret = -EEXIST;
+			goto out_unlock;
+		}
+	}
+	ret = ida_alloc(&pcache_cache_ida, GFP_KERNEL);
+	if (ret < 0)
+		goto out_unlock;
+	cache->id = ret;
+	ret = dev_set_name(&cache->dev, "cache%d", cache->id) ?:
+	      device_add(&cache->dev);
+	if (ret)
+		goto out_unlock;
+	list_add_tail(&cache->node, &pcache_caches);
+	__module_get(THIS_MODULE);
+	mutex_unlock(&pcache_lock);
+
+	pr_info("cache%d: %s %s: uuid %pUb, %u segments of %u KiB\n",
+		cache->id, format ? "formatted" : "loaded", path, cache->uuid,
+		cache->segment_count, cache->segment_size >> 10);
+	mutex_lock(&cache->lock);
+	pcache_backing_restore_all(cache);
+	mutex_unlock(&cache->lock);
+	return 0;
+
+out_unlock:
+	mutex_unlock(&pcache_lock);
+out_unmap:
+	pcache_cache_unmap(cache);
+out_put:
+	if (cache->id >= 0)
+		ida_free(&pcache_cache_ida, cache->id);
+	put_device(&cache->dev);
+	return ret;
+}
+
+int pcache_cache_unregister(int id)
+{
+	struct pcache_cache *cache = NULL, *iter;
+	unsigned int i, attached = 0;
+
+	mutex_lock(&pcache_lock);
+	list_for_each_entry(iter, &pcache_caches, node) {
+		if (iter->id == id)
+			cache = iter;
+	}
+	if (!cache) {
+		mutex_unlock(&pcache_lock);
+		pr_err("unregister: there is no cache%d\n", id);
+		return -ENOENT;
+	}
+	mutex_lock(&cache->lock);
+	for (i = 0; i < PCACHE_MAX_BACKINGS; i++)
+		attached += cache->backings[i] &&
+			    cache->backings[i]->state == PCACHE_BACKING_ATTACHED;
+	if (attached) {
+		mutex_unlock(&cache->lock);
+		mutex_unlock(&pcache_lock);
+		pr_err("cache%d: %u backing device(s) attached: detach them first\n",
+		       id, attached);
+		return -EBUSY;
+	}
+	cache->removing = true;
+	mutex_unlock(&cache->lock);
+	list_del(&cache->node);
+	mutex_unlock(&pcache_lock);
+
+	pcache_backing_remove_missing(cache);
+	device_del(&cache->dev);
+	pcache_cache_unmap(cache);
+	ida_free(&pcache_cache_ida, cache->id);
+	pr_info("cache%d: unregistered %s\n", id, cache->path);
+	put_device(&cache->dev);
+	module_put(THIS_MODULE);
+	return 0;
+}
+
+static ssize_t attach_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	char *options;
+	int ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	options = kstrndup(buf, count, GFP_KERNEL);
+	if (!options)
+		return -ENOMEM;
+	ret = pcache_backing_attach(to_pcache_cache(dev), strim(options));
+	kfree(options);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(attach);
+
+static ssize_t detach_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	char *options;
+	int ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	options = kstrndup(buf, count, GFP_KERNEL);
+	if (!options)
+		return -ENOMEM;
+	ret = pcache_backing_detach(to_pcache_cache(dev), strim(options));
+	kfree(options);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(detach);
+
+static ssize_t path_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%s\n", to_pcache_cache(dev)->path);
+}
+static DEVICE_ATTR_RO(path);
+
+static ssize_t uuid_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%pUb\n", to_pcache_cache(dev)->uuid);
+}
+static DEVICE_ATTR_RO(uuid);
+
+static ssize_t size_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", to_pcache_cache(dev)->size);
+}
+static DEVICE_ATTR_RO(size);
+
+static ssize_t segment_size_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", to_pcache_cache(dev)->segment_size);
+}
+static DEVICE_ATTR_RO(segment_size);
+
+static ssize_t segments_total_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", to_pcache_cache(dev)->segment_count);
+}
+static DEVICE_ATTR_RO(segments_total);
+
+static ssize_t segments_reserved_show(struct device *dev,
+				      struct device_attribute *attr, char *buf)
+{
+	struct pcache_cache *cache = to_pcache_cache(dev);
+	u32 reserved;
+
+	mutex_lock(&cache->lock);
+	reserved = pcache_backing_quota_total(cache->table);
+	mutex_unlock(&cache->lock);
+	return sysfs_emit(buf, "%u\n", reserved);
+}
+static DEVICE_ATTR_RO(segments_reserved);
+
+/* No data path writes segments yet. */
+static ssize_t segments_used_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "0\n");
+}
+static DEVICE_ATTR_RO(segments_used);
+
+static ssize_t state_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	return sysfs_emit(buf, "%s\n", READ_ONCE(to_pcache_cache(dev)->removing) ?
+			  "removing" : "running");
+}
+static DEVICE_ATTR_RO(state);
+
+static struct attribute *pcache_cache_attrs[] = {
+	&dev_attr_attach.attr,
+	&dev_attr_detach.attr,
+	&dev_attr_path.attr,
+	&dev_attr_uuid.attr,
+	&dev_attr_size.attr,
+	&dev_attr_segment_size.attr,
+	&dev_attr_segments_total.attr,
+	&dev_attr_segments_reserved.attr,
+	&dev_attr_segments_used.attr,
+	&dev_attr_state.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(pcache_cache);
+
+const struct device_type pcache_cache_type = {
+	.name		= "pcache_cache",
+	.groups		= pcache_cache_groups,
+	.release	= pcache_cache_release,
+};

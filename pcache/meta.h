@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * On-media metadata: building, sealing and validating the superblock and the
+ * backing table.  Pure functions over buffers in DRAM (the caller copies
+ * from pmem with a machine-check-safe copy first), kept free of anything
+ * but a few kernel library helpers so that host-side tests can compile the
+ * very same file.
+ *
+ * Every check returns 0, or a negative errno with *why set to a static
+ * string saying what is wrong:
+ *   -EINVAL   not a pcache device (no magic) or an unsupported version
+ *   -EUCLEAN  a pcache structure that fails validation
+ *   -ENOSPC   (init) the device is too small
+ */
+#ifndef _PCACHE_META_H
+#define _PCACHE_META_H
+
+#include <linux/types.h>
+#include <pcache/format.h>
+
+u32 pcache_meta_crc(const void *obj, size_t size);
+
+int pcache_sb_init(struct pcache_sb *sb, const u8 *uuid, u64 device_size,
+		   u32 segment_size, const char **why);
+int pcache_sb_check(const struct pcache_sb *sb, u64 device_size,
+		    const char **why);
+
+void pcache_table_init(struct pcache_backing_table *table);
+void pcache_table_seal(struct pcache_backing_table *table, u64 seq);
+int pcache_table_check(const struct pcache_backing_table *table,
+		       u32 segment_count, const char **why);
+int pcache_table_select(const struct pcache_backing_table *slot0,
+			const struct pcache_backing_table *slot1,
+			u32 segment_count, const char **why);
+int pcache_entry_check(const struct pcache_backing_entry *entry,
+		       u32 segment_count, const char **why);
+
+#endif /* _PCACHE_META_H */
