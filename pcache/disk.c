@@ -120,6 +120,7 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 {
 	struct pcache_backing *backing = hctx->queue->queuedata;
 	struct request *rq = bd->rq;
+	struct blk_plug *plug;
 
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
@@ -131,7 +132,16 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return BLK_STS_NOTSUPP;
 	}
 	blk_mq_start_request(rq);
+	/*
+	 * queue_rq may be called while the submitter's plug is being flushed
+	 * (blk_mq_plug_issue_direct pops requests off the plug list): bios
+	 * for the backing device must not be added to that same list under
+	 * its feet, so they bypass the plug.
+	 */
+	plug = current->plug;
+	current->plug = NULL;
 	pcache_passthrough(backing, rq);
+	current->plug = plug;
 	return BLK_STS_OK;
 }
 
