@@ -27,6 +27,12 @@ static const char * const pcache_mode_names[PCACHE_MODE_NR] = {
 	[PCACHE_MODE_NONE]		= "none",
 };
 
+static const char * const pcache_backing_state_names[] = {
+	[PCACHE_BACKING_MISSING]	= "missing",
+	[PCACHE_BACKING_ATTACHED]	= "attached",
+	[PCACHE_BACKING_DETACHING]	= "detaching",
+};
+
 static inline struct pcache_backing_entry *
 pcache_backing_entry(struct pcache_backing *backing)
 {
@@ -376,9 +382,10 @@ static int pcache_backing_reattach(struct pcache_cache *cache,
 		goto out;
 	}
 	ret = -EEXIST;
-	if (backing->state == PCACHE_BACKING_ATTACHED) {
-		pr_err("cache%d: attach: backing%d is attached already\n",
-		       cache->id, args->backing);
+	if (backing->state != PCACHE_BACKING_MISSING) {
+		pr_err("cache%d: attach: backing%d is not missing (%s)\n",
+		       cache->id, args->backing,
+		       pcache_backing_state_names[backing->state]);
 		goto out;
 	}
 	entry = pcache_backing_entry(backing);
@@ -434,7 +441,7 @@ static int pcache_backing_attach_new(struct pcache_cache *cache,
 	if (cache->removing)
 		goto out_unlock;
 	for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
-		if (!entry_used(&cache->table->entries[id]))
+		if (!entry_used(&cache->table->entries[id]) && !cache->backings[id])
 			break;
 	}
 	ret = -EMLINK;
@@ -565,6 +572,11 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 		pr_err("cache%d: detach: there is no backing%d\n", cache->id, id);
 		goto out_unlock;
 	}
+	if (backing->state == PCACHE_BACKING_DETACHING) {
+		pr_err("cache%d: detach: backing%d is being detached already\n",
+		       cache->id, id);
+		goto out_unlock;
+	}
 	attached = backing->state == PCACHE_BACKING_ATTACHED;
 	if (attached) {
 		ret = pcache_disk_claim_removal(backing);
@@ -577,7 +589,8 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 	memcpy(table, cache->table, sizeof(*table));
 	memset(&table->entries[id], 0, sizeof(table->entries[id]));
 	pcache_cache_write_table(cache, table);
-	cache->backings[id] = NULL;
+	/* The slot stays taken until the device is gone: its name is reused. */
+	backing->state = PCACHE_BACKING_DETACHING;
 	mutex_unlock(&cache->lock);
 	kvfree(table);
 
@@ -587,6 +600,9 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 	}
 	pr_info("cache%d: backing%d detached\n", cache->id, id);
 	device_unregister(&backing->dev);
+	mutex_lock(&cache->lock);
+	cache->backings[id] = NULL;
+	mutex_unlock(&cache->lock);
 	return 0;
 
 out_unlock:
@@ -620,8 +636,7 @@ BACKING_ENTRY_ATTR(cache_size, "%llu",
 BACKING_ENTRY_ATTR(segments_total, "%u", pcache_backing_quota(backing));
 BACKING_ENTRY_ATTR(segments_used, "%u", 0u);
 BACKING_ENTRY_ATTR(mode, "%s", pcache_mode_names[le32_to_cpu(pcache_backing_entry(backing)->mode)]);
-BACKING_ENTRY_ATTR(state, "%s", backing->state == PCACHE_BACKING_ATTACHED ?
-		   "attached" : "missing");
+BACKING_ENTRY_ATTR(state, "%s", pcache_backing_state_names[backing->state]);
 BACKING_ENTRY_ATTR(disk, "%s", backing->state == PCACHE_BACKING_ATTACHED ?
 		   backing->disk->disk_name : "");
 

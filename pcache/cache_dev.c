@@ -398,9 +398,10 @@ int pcache_cache_unregister(int id)
 		return -ENOENT;
 	}
 	mutex_lock(&cache->lock);
+	/* A backing being detached counts: its device is still a child. */
 	for (i = 0; i < PCACHE_MAX_BACKINGS; i++)
 		attached += cache->backings[i] &&
-			    cache->backings[i]->state == PCACHE_BACKING_ATTACHED;
+			    cache->backings[i]->state != PCACHE_BACKING_MISSING;
 	if (attached) {
 		mutex_unlock(&cache->lock);
 		mutex_unlock(&pcache_lock);

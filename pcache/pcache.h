@@ -60,8 +60,9 @@ struct pcache_cache {
 };
 
 enum pcache_backing_state {
-	PCACHE_BACKING_MISSING,
-	PCACHE_BACKING_ATTACHED,
+	PCACHE_BACKING_MISSING,		/* recorded, not found: no disk */
+	PCACHE_BACKING_ATTACHED,	/* open, with a disk */
+	PCACHE_BACKING_DETACHING,	/* forgotten on pmem, disk going away */
 };
 
 struct pcache_backing {
