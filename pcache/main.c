@@ -69,9 +69,14 @@ static ssize_t register_store(pcache_bus_type_arg *bus, const char *buf,
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
+	/* A cache pins the module: none may be created once rmmod has begun. */
+	if (!try_module_get(THIS_MODULE))
+		return -ENODEV;
 	options = kstrndup(buf, count, GFP_KERNEL);
-	if (!options)
+	if (!options) {
+		module_put(THIS_MODULE);
 		return -ENOMEM;
+	}
 	cursor = strim(options);
 
 	while (!ret && (opt = strsep(&cursor, ",")) != NULL) {
@@ -120,6 +125,7 @@ static ssize_t register_store(pcache_bus_type_arg *bus, const char *buf,
 out:
 	kfree(path);
 	kfree(options);
+	module_put(THIS_MODULE);
 	return ret ? ret : count;
 }
 static BUS_ATTR_WO(register);
