@@ -280,7 +280,7 @@ static const match_table_t attach_tokens = {
 	{ OPT_PATH, "path=%s" },
 	{ OPT_SIZE, "size=%s" },
 	{ OPT_MODE, "mode=%s" },
-	{ OPT_BACKING, "backing=%u" },
+	{ OPT_BACKING, "backing=%s" },
 	{ OPT_ERR, NULL },
 };
 
@@ -296,6 +296,7 @@ static int pcache_attach_parse(struct pcache_cache *cache, char *options,
 			       struct pcache_attach_args *args)
 {
 	substring_t match[MAX_OPT_ARGS];
+	unsigned int id;
 	char *opt;
 	int mode;
 
@@ -330,12 +331,12 @@ static int pcache_attach_parse(struct pcache_cache *cache, char *options,
 			args->mode = mode;
 			break;
 		case OPT_BACKING:
-			if (match_int(&match[0], &args->backing) ||
-			    args->backing < 0 ||
-			    args->backing >= PCACHE_MAX_BACKINGS) {
+			if (pcache_match_uint(&match[0], &id) ||
+			    id >= PCACHE_MAX_BACKINGS) {
 				pr_err("cache%d: attach: bad backing id\n", cache->id);
 				return -EINVAL;
 			}
+			args->backing = id;
 			break;
 		default:
 			pr_err("cache%d: attach: unknown option '%s'\n", cache->id, opt);
@@ -540,7 +541,7 @@ int pcache_backing_attach(struct pcache_cache *cache, char *options)
 }
 
 static const match_table_t detach_tokens = {
-	{ OPT_BACKING, "backing=%u" },
+	{ OPT_BACKING, "backing=%s" },
 	{ OPT_ERR, NULL },
 };
 
@@ -549,11 +550,12 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 	substring_t match[MAX_OPT_ARGS];
 	struct pcache_backing_table *table;
 	struct pcache_backing *backing;
+	unsigned int id;
 	bool attached;
-	int id, ret;
+	int ret;
 
 	if (match_token(options, detach_tokens, match) != OPT_BACKING ||
-	    match_int(&match[0], &id) || id < 0 || id >= PCACHE_MAX_BACKINGS) {
+	    pcache_match_uint(&match[0], &id) || id >= PCACHE_MAX_BACKINGS) {
 		pr_err("cache%d: detach: expected backing=ID, got '%s'\n",
 		       cache->id, options);
 		return -EINVAL;
@@ -569,11 +571,11 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 		goto out_unlock;
 	ret = -ENOENT;
 	if (!backing) {
-		pr_err("cache%d: detach: there is no backing%d\n", cache->id, id);
+		pr_err("cache%d: detach: there is no backing%u\n", cache->id, id);
 		goto out_unlock;
 	}
 	if (backing->state == PCACHE_BACKING_DETACHING) {
-		pr_err("cache%d: detach: backing%d is being detached already\n",
+		pr_err("cache%d: detach: backing%u is being detached already\n",
 		       cache->id, id);
 		goto out_unlock;
 	}
@@ -598,7 +600,7 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 		pcache_disk_destroy(backing);
 		pcache_bdev_close(&backing->bdev);
 	}
-	pr_info("cache%d: backing%d detached\n", cache->id, id);
+	pr_info("cache%d: backing%u detached\n", cache->id, id);
 	device_unregister(&backing->dev);
 	mutex_lock(&cache->lock);
 	cache->backings[id] = NULL;

@@ -9,6 +9,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/capability.h>
+#include <linux/ctype.h>
 #include <linux/device.h>
 #include <linux/module.h>
 #include <linux/parser.h>
@@ -29,15 +30,50 @@ struct device *pcache_root_dev;
  */
 struct bio_set pcache_bio_set;
 
-/* A size with an optional K/M/G suffix; nothing may follow it. */
+/*
+ * A size: decimal (or 0x hex) bytes with an optional K, M, G or T suffix.
+ * Unlike memparse(), overflow is an error rather than a wrapped value.
+ */
 int pcache_parse_size(const char *str, u64 *size)
 {
-	char *end;
+	static const char suffixes[] = "KMGT";
+	char digits[24];
+	size_t len = strlen(str);
+	const char *suffix;
+	unsigned int shift = 0;
+	int ret;
 
-	if (!*str || *str == '-')
+	if (!len)
 		return -EINVAL;
-	*size = memparse(str, &end);
-	return *end ? -EINVAL : 0;
+	suffix = strchr(suffixes, toupper(str[len - 1]));
+	if (suffix && *suffix) {
+		shift = 10 * (suffix - suffixes + 1);
+		len--;
+	}
+	if (!len || len >= sizeof(digits))
+		return -EINVAL;
+	memcpy(digits, str, len);
+	digits[len] = '\0';
+	ret = kstrtou64(digits, 0, size);
+	if (ret)
+		return -EINVAL;
+	if (*size > (U64_MAX >> shift))
+		return -EINVAL;
+	*size <<= shift;
+	return 0;
+}
+
+/* An unsigned number of a match_token() argument; overflow is an error. */
+int pcache_match_uint(substring_t *arg, unsigned int *value)
+{
+	char *str = match_strdup(arg);
+	int ret;
+
+	if (!str)
+		return -ENOMEM;
+	ret = kstrtouint(str, 10, value) ? -EINVAL : 0;
+	kfree(str);
+	return ret;
 }
 
 enum {
@@ -131,7 +167,7 @@ out:
 static BUS_ATTR_WO(register);
 
 static const match_table_t unregister_tokens = {
-	{ OPT_CACHE, "cache=%d" },
+	{ OPT_CACHE, "cache=%s" },
 	{ OPT_ERR, NULL },
 };
 
@@ -140,7 +176,8 @@ static ssize_t unregister_store(pcache_bus_type_arg *bus, const char *buf,
 {
 	substring_t args[MAX_OPT_ARGS];
 	char *options, *opt;
-	int id = -1, ret;
+	unsigned int id;
+	int ret;
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
@@ -149,7 +186,7 @@ static ssize_t unregister_store(pcache_bus_type_arg *bus, const char *buf,
 		return -ENOMEM;
 	opt = strim(options);
 	if (match_token(opt, unregister_tokens, args) != OPT_CACHE ||
-	    match_int(&args[0], &id) || id < 0) {
+	    pcache_match_uint(&args[0], &id) || id > INT_MAX) {
 		pr_err("unregister: expected cache=N, got '%s'\n", opt);
 		ret = -EINVAL;
 	} else {

@@ -25,6 +25,7 @@
 #include <linux/blk-mq.h>
 #include <linux/device.h>
 #include <linux/mutex.h>
+#include <linux/parser.h>
 #include <linux/types.h>
 
 #include <pcache/format.h>
@@ -106,6 +107,7 @@ extern struct mutex pcache_lock;
 extern struct list_head pcache_caches;
 extern struct bio_set pcache_bio_set;
 int pcache_parse_size(const char *str, u64 *size);
+int pcache_match_uint(substring_t *arg, unsigned int *value);
 
 /* cache_dev.c */
 int pcache_cache_register(const char *path, bool format, bool force,
