@@ -198,7 +198,7 @@ int pcache_table_check(const struct pcache_backing_table *table,
 
 /*
  * Pick the slot holding the newest valid table: returns 0 or 1, or -EUCLEAN
- * with the reason of the slot written last when neither is valid.
+ * with slot 0's reason when neither is valid.
  */
 int pcache_table_select(const struct pcache_backing_table *slot0,
 			const struct pcache_backing_table *slot1,

@@ -3,7 +3,8 @@
 #
 # Everything CI runs (`make check`): set-up, the module built for every
 # supported kernel with W=1 and warnings as errors, sparse, checkpatch,
-# the script linter, then the guest selftests on every kernel.
+# the script linter, host-side unit tests and fuzzing of pure logic, then the
+# guest selftests on every kernel.
 # Stops at the first failing step; the last line is "N passed, N failed".
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -35,6 +36,9 @@ step "shellcheck"
 mapfile -t shell_scripts < <(git ls-files '*.sh' 'scripts/guest/bin/*' '.ci/run')
 shellcheck "${shell_scripts[@]}" || die "shellcheck reports problems"
 shellcheck -s sh scripts/guest/init || die "shellcheck reports problems"
+
+step "host-side unit tests and fuzz smoke run"
+scripts/unit-tests.sh
 
 step "guest selftests"
 args=()

@@ -99,6 +99,9 @@ main() {
 	mkdir -p "$PCACHE_BUILD"
 	command -v apt-get >/dev/null || die "pcache's set-up needs Debian 12 (apt-get not found)"
 
+	# The host-side test harness names its own packages.
+	mapfile -t -O "${#packages[@]}" packages < <(grep -v '^#' "$PCACHE_TOP/tests/host/packages.txt")
+
 	for series in "${PCACHE_KERNEL_SERIES[@]}"; do
 		rel=$(resolve_release "$series")
 		releases+=("$rel")

@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Host-side tests of pcache's pure logic (tests/host/): the cmocka unit tests
+# of meta.c and index.c, built with gcc, ASan and UBSan, then a short
+# libFuzzer run of the metadata checks (clang), seeded with the images
+# tests/host/gen_corpus.c writes.
+# Needs the Debian packages in tests/host/packages.txt.
+#
+# usage: unit-tests.sh
+#   FUZZ_SECONDS=N  how long to fuzz (default 30; 0 only replays the seeds)
+# The fuzzer's full log is build/host/fuzz.log; a crashing input is kept in
+# build/host/fuzz/crashes/ (replay: build/host/fuzz_meta FILE).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$PCACHE_TOP"
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+[[ $FUZZ_SECONDS =~ ^[0-9]+$ ]] || die "FUZZ_SECONDS must be a number of seconds, not '$FUZZ_SECONDS'"
+
+host_build=$PCACHE_BUILD/host
+fuzz_log=$host_build/fuzz.log
+start=$SECONDS
+
+missing=()
+while read -r pkg; do
+	dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null |
+		grep -q '^install ok installed$' || missing+=("$pkg")
+done < <(grep -v '^#' tests/host/packages.txt)
+[ "${#missing[@]}" -eq 0 ] ||
+	die "missing Debian packages: ${missing[*]} (apt-get install --no-install-recommends ${missing[*]})"
+
+say "unit tests: tests/host/ on pcache/meta.c and pcache/index.c (gcc, ASan, UBSan)"
+run make -s -C tests/host O="$host_build" check ||
+	die "unit tests failed"
+
+if [ "$FUZZ_SECONDS" -eq 0 ]; then
+	say "fuzz target: tests/host/fuzz_meta.c on the seed corpus only (clang, libFuzzer, ASan, UBSan)"
+else
+	say "fuzz smoke run: tests/host/fuzz_meta.c for ${FUZZ_SECONDS}s (clang, libFuzzer, ASan, UBSan)"
+fi
+mkdir -p "$host_build"
+if ! run make -s -C tests/host O="$host_build" FUZZ_SECONDS="$FUZZ_SECONDS" fuzz >"$fuzz_log" 2>&1; then
+	tail -n 40 "$fuzz_log" >&2
+	die "fuzzing failed: see $fuzz_log and $host_build/fuzz/crashes/"
+fi
+grep -E '^(gen_corpus:|Done [0-9]+ runs|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' "$fuzz_log" |
+	sed 's/^/  /' >&2
+
+say "unit tests and fuzzing passed ($((SECONDS - start))s)"
