@@ -8,6 +8,7 @@
 # a comment line of its own:
 #   # pcvm: disks=N disk-size=SIZE pmem=SIZE mem=SIZE timeout=SEC
 #   # pcvm: expect=notok|died|splat   (harness self-tests: must fail so)
+#   # pcvm: kernels=6.1               (run only on these kernel series)
 # The directory's `settings` file gives the default timeout (kselftest's
 # timeout=SEC).  One line is printed per KTAP result, and a final
 # "N passed, N failed" line; a program whose guest died, timed out, printed
@@ -63,6 +64,11 @@ run_program() {
 	log="$PCACHE_BUILD/results/$kernel/$(basename "$dir")-${prog%.sh}.log"
 	mkdir -p "$(dirname "$log")"
 	expect=$(setting "$path" expect "")
+	only=$(setting "$path" kernels "")
+	if [ -n "$only" ] && [[ ",$only," != *",$kernel,"* ]]; then
+		say "selftests: $area: only on kernel $only, not run here"
+		return
+	fi
 	opts=(--kernel "$kernel" --fresh --quiet --log "$log"
 		--images "$PCACHE_BUILD/vm/selftests"
 		--disks "$(setting "$path" disks 2)"

@@ -122,6 +122,13 @@ trap 'exit 130' INT TERM
 	printf 'export PCACHE_RUN_ID=%q\n' "${PCACHE_RUN_ID:-$RANDOM$RANDOM}"
 	printf 'export PCACHE_KO=%q\n' "$(module_path "$rel")"
 	printf 'export PCACHE_DISKS=%q\n' "$disks"
+	# The host's console log, for a later phase to read what an earlier
+	# one reported (acknowledged writes) before its power was cut.
+	printf 'export PCACHE_CONSOLE_LOG=%q\n' "${log:-$run/console.log}"
+	# Test knobs pass through from the host (e.g. PCACHE_TEST_CUTS).
+	while IFS='=' read -r name _; do
+		printf 'export %s=%q\n' "$name" "${!name}"
+	done < <(env | grep -E '^PCACHE_TEST_[A-Z0-9_]+=' || true)
 } >"$run/env"
 if [ -n "$shell" ]; then
 	echo 'exec bash -i </dev/console >/dev/console 2>&1' >"$run/cmd"
@@ -152,6 +159,7 @@ splat_re='WARNING: |BUG: |BUG at|Oops|general protection fault|Kernel panic|RCU 
 # Boot once.  Sets $outcome to exit:N, powercut, reboot, timeout or died.
 boot() {
 	local phase=$1 fifo="$run/console" line partial="" deadline status splat="" in_dmesg="" reason
+	local done_marker=""
 	local -a argv
 	eval "argv=($(qemu_cmd "$phase" | tr '\n' ' '))"
 	if [ -n "$shell" ]; then
@@ -194,16 +202,20 @@ boot() {
 			say "vm: power cut in phase $phase (${reason%>>>})"
 			break
 			;;
-		'<<<PCACHE-VM:REBOOT>>>') outcome=reboot ;;
+		'<<<PCACHE-VM:REBOOT>>>') outcome=reboot; done_marker=1 ;;
 		'<<<PCACHE-VM:REPLACE-DISK '*)
 			reason=${line#*REPLACE-DISK }
 			replace_next+=("${reason%>>>}")
 			;;
-		'<<<PCACHE-VM:EXIT '*) outcome="exit:$(echo "$line" | tr -dc 0-9)" ;;
+		'<<<PCACHE-VM:EXIT '*)
+			outcome="exit:$(echo "$line" | tr -dc 0-9)"
+			done_marker=1
+			;;
 		'<<<PCACHE-VM:READY'*) ;;
 		*'] sysrq: Power Off' | *'] reboot: Power down') ;;
 		*)
-			if [[ "$line" =~ $splat_re ]]; then
+			# After the run's last word, power-off noise is not the test's.
+			if [ -z "$done_marker" ] && [[ "$line" =~ $splat_re ]]; then
 				splat=1
 				printf 'vm: kernel log: %s\n' "$line" >&2
 			fi

@@ -26,7 +26,7 @@ ktap_not_ok() {
 }
 
 ktap_diag() {
-	sed 's/^/# /'
+	sed -u 's/^/# /'
 }
 
 # ktap_test DESCRIPTION COMMAND...: run COMMAND in a subshell with errexit
