@@ -217,3 +217,80 @@ int pcache_table_select(const struct pcache_backing_table *slot0,
 	*why = why0;
 	return -EUCLEAN;
 }
+
+void pcache_seg_header_init(struct pcache_seg_header *hdr, const u8 *cache_uuid,
+			    const u8 *backing_uuid, u64 epoch, u64 gen)
+{
+	memset(hdr, 0, sizeof(*hdr));
+	hdr->magic = cpu_to_le64(PCACHE_SEG_MAGIC);
+	memcpy(hdr->cache_uuid, cache_uuid, PCACHE_UUID_SIZE);
+	memcpy(hdr->backing_uuid, backing_uuid, PCACHE_UUID_SIZE);
+	hdr->epoch = cpu_to_le64(epoch);
+	hdr->gen = cpu_to_le64(gen);
+	hdr->crc = cpu_to_le32(pcache_meta_crc(hdr, sizeof(*hdr)));
+}
+
+/*
+ * A segment header is valid if it is intact and written by this cache; the
+ * caller matches its backing uuid and epoch.  -EINVAL: not a header (a free
+ * segment); -EUCLEAN: a damaged one, treated the same by the caller.
+ */
+int pcache_seg_header_check(const struct pcache_seg_header *hdr,
+			    const u8 *cache_uuid, const char **why)
+{
+	if (le64_to_cpu(hdr->magic) != PCACHE_SEG_MAGIC) {
+		*why = "no segment header";
+		return -EINVAL;
+	}
+	if (le32_to_cpu(hdr->crc) != pcache_meta_crc(hdr, sizeof(*hdr)))
+		return reject(why, "segment header checksum mismatch");
+	if (hdr->reserved0 || !all_zero(hdr->reserved, sizeof(hdr->reserved)))
+		return reject(why, "segment header has unknown fields");
+	if (memcmp(hdr->cache_uuid, cache_uuid, PCACHE_UUID_SIZE))
+		return reject(why, "segment header of another cache");
+	if (!hdr->gen)
+		return reject(why, "segment header has no generation");
+	return 0;
+}
+
+void pcache_key_seal(struct pcache_key_record *rec)
+{
+	rec->magic = cpu_to_le32(PCACHE_KEY_MAGIC);
+	rec->crc = cpu_to_le32(pcache_meta_crc(rec, sizeof(*rec)));
+}
+
+/*
+ * The next record of a segment in replay.  Anything but 0 ends the
+ * segment's log: a torn or never written record, one of an earlier lap
+ * (another gen), one out of sequence, or one whose fields do not fit the
+ * segment and the backing device.  On success the cursor moves past it.
+ */
+int pcache_key_check(const struct pcache_key_record *rec,
+		     struct pcache_replay_cursor *cur, const char **why)
+{
+	u64 seq = le64_to_cpu(rec->seq);
+	u64 start = le64_to_cpu(rec->start);
+	u32 len = le32_to_cpu(rec->len);
+	u32 data_off = le32_to_cpu(rec->data_off);
+	u64 data_end = (u64)data_off + ((u64)len << 9);
+
+	if (le32_to_cpu(rec->magic) != PCACHE_KEY_MAGIC ||
+	    le32_to_cpu(rec->crc) != pcache_meta_crc(rec, sizeof(*rec)))
+		return reject(why, "end of log (no intact record)");
+	if (le64_to_cpu(rec->gen) != cur->gen)
+		return reject(why, "end of log (record of an earlier lap)");
+	if (seq <= cur->prev_seq)
+		return reject(why, "end of log (record out of sequence)");
+	if (rec->flags || rec->data_crc || !all_zero(rec->reserved, sizeof(rec->reserved)))
+		return reject(why, "record has unknown fields");
+	if (!len || start >= cur->backing_sectors ||
+	    len > cur->backing_sectors - start)
+		return reject(why, "record outside the backing device");
+	if (data_off < cur->data_end || data_off & 511 ||
+	    data_off < pcache_seg_data_offset(cur->segment_size) ||
+	    data_end > cur->segment_size)
+		return reject(why, "record data outside its place in the segment");
+	cur->prev_seq = seq;
+	cur->data_end = data_end;
+	return 0;
+}

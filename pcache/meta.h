@@ -35,4 +35,22 @@ int pcache_table_select(const struct pcache_backing_table *slot0,
 int pcache_entry_check(const struct pcache_backing_entry *entry,
 		       u32 segment_count, const char **why);
 
+void pcache_seg_header_init(struct pcache_seg_header *hdr, const u8 *cache_uuid,
+			    const u8 *backing_uuid, u64 epoch, u64 gen);
+int pcache_seg_header_check(const struct pcache_seg_header *hdr,
+			    const u8 *cache_uuid, const char **why);
+
+/* What replay knows of a segment while it walks the segment's records. */
+struct pcache_replay_cursor {
+	u64 gen;		/* the segment header's */
+	u64 prev_seq;		/* 0 before the first record */
+	u32 data_end;		/* end of the previous record's data */
+	u32 segment_size;
+	u64 backing_sectors;	/* size of the backing device */
+};
+
+void pcache_key_seal(struct pcache_key_record *rec);
+int pcache_key_check(const struct pcache_key_record *rec,
+		     struct pcache_replay_cursor *cur, const char **why);
+
 #endif /* _PCACHE_META_H */

@@ -10,10 +10,16 @@
  *
  * Layout of a cache device (byte offsets):
  *
- *   0                     reserved, left as found by format (4 KiB)
+ *   0                     reserved, zeroed by format (4 KiB)
  *   PCACHE_SB_OFFSET      superblock, written once by format (4 KiB)
  *   PCACHE_TABLE_OFFSET   backing table, two slots of PCACHE_TABLE_SLOT_SIZE
  *   sb.segments_offset    sb.segment_count segments of sb.segment_size bytes
+ *
+ * Layout of a segment (the log; see docs/design.md for the write protocol):
+ *
+ *   0                     segment header (4 KiB): owner and lap
+ *   PCACHE_SEG_KEYS_OFFSET    key records, one cache line each, appended
+ *   pcache_seg_data_offset()  data, appended
  *
  * Mutable metadata (the backing table) lives in two slots.  An update writes
  * the whole object with sequence number seq + 1 to the slot not holding the
@@ -91,7 +97,13 @@ struct pcache_backing_entry {
 	__le64 size;			/* bytes of the backing device */
 	__le32 logical_block_size;
 	__le32 quota_segments;
-	__u8   reserved[88];		/* zero */
+	/*
+	 * Bumped (in one table update) once everything cached for this
+	 * backing is on the backing device: segments of older epochs hold
+	 * nothing valid.
+	 */
+	__le64 epoch;
+	__u8   reserved[80];		/* zero */
 	char   path[PCACHE_PATH_SIZE];	/* NUL-terminated, NUL-padded */
 };
 
@@ -104,7 +116,64 @@ struct pcache_backing_table {
 	struct pcache_backing_entry entries[PCACHE_MAX_BACKINGS];
 };
 
+/* "pcseg\0\0\1" */
+#define PCACHE_SEG_MAGIC		0x0100006765736370ULL
+/* "pckey\0" followed by the record type */
+#define PCACHE_KEY_MAGIC		0x79656b70u
+#define PCACHE_SEG_HEADER_SIZE		4096
+#define PCACHE_SEG_KEYS_OFFSET		PCACHE_SEG_HEADER_SIZE
+#define PCACHE_KEY_SIZE			64
+/* A segment has room for segment_size / PCACHE_SEG_KEYS_RATIO bytes of keys. */
+#define PCACHE_SEG_KEYS_RATIO		64
+
+/*
+ * Written when a segment is opened for a backing device.  A segment belongs
+ * to the backing whose uuid and current epoch it names; gen is random for
+ * every opening, so records of earlier laps never match it.
+ */
+struct pcache_seg_header {
+	__le32 crc;
+	__le32 reserved0;		/* zero */
+	__le64 magic;			/* PCACHE_SEG_MAGIC */
+	__u8   cache_uuid[PCACHE_UUID_SIZE];
+	__u8   backing_uuid[PCACHE_UUID_SIZE];
+	__le64 epoch;			/* the backing's epoch when opened */
+	__le64 gen;			/* random, new for every opening */
+	__u8   reserved[4032];		/* zero */
+};
+
+/*
+ * One write: sectors [start, start + len) of the backing device are at
+ * data_off in this segment.  Self-validating: a record is valid only with
+ * its magic, its CRC, the gen of its segment's header, and a seq above the
+ * previous record of the segment.
+ */
+struct pcache_key_record {
+	__le32 crc;
+	__le32 magic;			/* PCACHE_KEY_MAGIC */
+	__le64 seq;			/* per backing, increasing */
+	__le64 gen;			/* the segment header's */
+	__le64 start;			/* backing sector */
+	__le32 len;			/* sectors */
+	__le32 data_off;		/* bytes from the segment start */
+	__le32 flags;			/* none defined: zero */
+	__le32 data_crc;		/* reserved for data checksums: zero */
+	__u8   reserved[16];		/* zero */
+};
+
+static inline __u32 pcache_seg_keys_size(__u32 segment_size)
+{
+	return segment_size / PCACHE_SEG_KEYS_RATIO;
+}
+
+static inline __u32 pcache_seg_data_offset(__u32 segment_size)
+{
+	return PCACHE_SEG_KEYS_OFFSET + pcache_seg_keys_size(segment_size);
+}
+
 #ifdef __KERNEL__
+static_assert(sizeof(struct pcache_seg_header) == PCACHE_SEG_HEADER_SIZE);
+static_assert(sizeof(struct pcache_key_record) == PCACHE_KEY_SIZE);
 static_assert(sizeof(struct pcache_sb) == PCACHE_SB_SIZE);
 static_assert(sizeof(struct pcache_backing_entry) == 256);
 static_assert(sizeof(struct pcache_backing_table) <= PCACHE_TABLE_SLOT_SIZE);
