@@ -198,6 +198,39 @@ static int pcache_backing_check_path(struct pcache_cache *cache,
 	return 0;
 }
 
+/*
+ * An opened backing device goes live: its cache is replayed from pmem, then
+ * its disk appears.  On failure it is closed again.
+ */
+static int pcache_backing_go_live(struct pcache_backing *backing)
+{
+	int ret;
+
+	ret = pcache_cache_backing_start(backing);
+	if (ret)
+		goto out_close;
+	ret = pcache_disk_create(backing);
+	if (ret)
+		goto out_stop;
+	return 0;
+
+out_stop:
+	pcache_cache_backing_stop(backing);
+out_close:
+	pr_err("cache%d: backing%u: cannot bring it up: %d\n",
+	       backing->cache->id, backing->id, ret);
+	pcache_bdev_close(&backing->bdev);
+	return ret;
+}
+
+/* Its disk is claimed for removal: take it down, close the device. */
+static void pcache_backing_go_down(struct pcache_backing *backing)
+{
+	pcache_disk_destroy(backing);
+	pcache_cache_backing_stop(backing);
+	pcache_bdev_close(&backing->bdev);
+}
+
 /* Open, size-check and give a disk to a recorded backing device. */
 static int pcache_backing_bring_up(struct pcache_backing *backing,
 				   const char *path)
@@ -205,16 +238,10 @@ static int pcache_backing_bring_up(struct pcache_backing *backing,
 	struct pcache_backing_entry *entry = pcache_backing_entry(backing);
 	int ret;
 
-	ret = pcache_backing_open(backing, path, entry);
+	ret = pcache_backing_open(backing, path, entry) ?:
+	      pcache_backing_go_live(backing);
 	if (ret)
 		return ret;
-	ret = pcache_disk_create(backing);
-	if (ret) {
-		pr_err("cache%d: backing%u: cannot create its disk: %d\n",
-		       backing->cache->id, backing->id, ret);
-		pcache_bdev_close(&backing->bdev);
-		return ret;
-	}
 	backing->state = PCACHE_BACKING_ATTACHED;
 	return 0;
 }
@@ -374,6 +401,7 @@ static int pcache_backing_reattach(struct pcache_cache *cache,
 	backing = cache->backings[args->backing];
 	ret = -ENOENT;
 	if (cache->removing) {
+		pr_err("cache%d: being unregistered\n", cache->id);
 		ret = -ENODEV;
 		goto out;
 	}
@@ -407,11 +435,9 @@ static int pcache_backing_reattach(struct pcache_cache *cache,
 		strscpy(table->entries[backing->id].path, path, PCACHE_PATH_SIZE);
 		pcache_cache_write_table(cache, table);
 	}
-	ret = pcache_disk_create(backing);
-	if (ret) {
-		pcache_bdev_close(&backing->bdev);
+	ret = pcache_backing_go_live(backing);
+	if (ret)
 		goto out;
-	}
 	backing->state = PCACHE_BACKING_ATTACHED;
 	pr_info("cache%d: backing%u: %s attached again as %s\n", cache->id,
 		backing->id, path, backing->disk->disk_name);
@@ -439,8 +465,10 @@ static int pcache_backing_attach_new(struct pcache_cache *cache,
 
 	mutex_lock(&cache->lock);
 	ret = -ENODEV;
-	if (cache->removing)
+	if (cache->removing) {
+		pr_err("cache%d: being unregistered\n", cache->id);
 		goto out_unlock;
+	}
 	for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
 		if (!entry_used(&cache->table->entries[id]) && !cache->backings[id])
 			break;
@@ -496,9 +524,9 @@ static int pcache_backing_attach_new(struct pcache_cache *cache,
 	if (ret)
 		goto out_forget;
 	added = true;
-	ret = pcache_disk_create(backing);
+	ret = pcache_backing_go_live(backing);
 	if (ret)
-		goto out_forget;
+		goto out_forget_closed;
 	cache->backings[id] = backing;
 	mutex_unlock(&cache->lock);
 	kvfree(table);
@@ -508,9 +536,10 @@ static int pcache_backing_attach_new(struct pcache_cache *cache,
 	return 0;
 
 out_forget:
+	pcache_bdev_close(&backing->bdev);
+out_forget_closed:
 	memset(&table->entries[id], 0, sizeof(table->entries[id]));
 	pcache_cache_write_table(cache, table);
-	pcache_bdev_close(&backing->bdev);
 out_unlock:
 	mutex_unlock(&cache->lock);
 	kvfree(table);
@@ -540,26 +569,68 @@ int pcache_backing_attach(struct pcache_cache *cache, char *options)
 	return pcache_backing_attach_new(cache, &args);
 }
 
-static const match_table_t detach_tokens = {
-	{ OPT_BACKING, "backing=%s" },
-	{ OPT_ERR, NULL },
+enum {
+	DETACH_BACKING,
+	DETACH_FORCE,
+	DETACH_ERR,
 };
 
-int pcache_backing_detach(struct pcache_cache *cache, char *options)
+static const match_table_t detach_tokens = {
+	{ DETACH_BACKING, "backing=%s" },
+	{ DETACH_FORCE, "force" },
+	{ DETACH_ERR, NULL },
+};
+
+static int pcache_detach_parse(struct pcache_cache *cache, char *options,
+			       unsigned int *id, bool *force)
 {
 	substring_t match[MAX_OPT_ARGS];
+	bool have_id = false;
+	char *opt;
+
+	*force = false;
+	while ((opt = strsep(&options, ",")) != NULL) {
+		if (!*opt)
+			continue;
+		switch (match_token(opt, detach_tokens, match)) {
+		case DETACH_BACKING:
+			if (pcache_match_uint(&match[0], id) ||
+			    *id >= PCACHE_MAX_BACKINGS)
+				goto bad;
+			have_id = true;
+			break;
+		case DETACH_FORCE:
+			*force = true;
+			break;
+		default:
+			goto bad;
+		}
+	}
+	if (have_id)
+		return 0;
+bad:
+	pr_err("cache%d: detach: expected backing=ID[,force]\n", cache->id);
+	return -EINVAL;
+}
+
+/*
+ * Detach: the disk must be closed; everything cached for the backing device
+ * is written back to it first, so that afterwards it alone holds the data.
+ * A missing backing device cannot be written back: forgetting it drops its
+ * cached data, and takes 'force'.
+ */
+int pcache_backing_detach(struct pcache_cache *cache, char *options)
+{
 	struct pcache_backing_table *table;
 	struct pcache_backing *backing;
 	unsigned int id;
-	bool attached;
+	u32 owned;
+	bool attached, force;
 	int ret;
 
-	if (match_token(options, detach_tokens, match) != OPT_BACKING ||
-	    pcache_match_uint(&match[0], &id) || id >= PCACHE_MAX_BACKINGS) {
-		pr_err("cache%d: detach: expected backing=ID, got '%s'\n",
-		       cache->id, options);
-		return -EINVAL;
-	}
+	ret = pcache_detach_parse(cache, options, &id, &force);
+	if (ret)
+		return ret;
 	table = kvmalloc(sizeof(*table), GFP_KERNEL);
 	if (!table)
 		return -ENOMEM;
@@ -567,8 +638,10 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 	mutex_lock(&cache->lock);
 	backing = cache->backings[id];
 	ret = -ENODEV;
-	if (cache->removing)
+	if (cache->removing) {
+		pr_err("cache%d: being unregistered\n", cache->id);
 		goto out_unlock;
+	}
 	ret = -ENOENT;
 	if (!backing) {
 		pr_err("cache%d: detach: there is no backing%u\n", cache->id, id);
@@ -580,6 +653,13 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 		goto out_unlock;
 	}
 	attached = backing->state == PCACHE_BACKING_ATTACHED;
+	owned = pcache_cache_segments_owned(cache, id);
+	ret = -EBUSY;
+	if (!attached && owned && !force) {
+		pr_err("cache%d: detach: backing%u is missing and %u segments of its data were never written back: attach it again, or detach with force to drop them\n",
+		       cache->id, id, owned);
+		goto out_unlock;
+	}
 	if (attached) {
 		ret = pcache_disk_claim_removal(backing);
 		if (ret) {
@@ -588,19 +668,39 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 			goto out_unlock;
 		}
 	}
-	memcpy(table, cache->table, sizeof(*table));
-	memset(&table->entries[id], 0, sizeof(table->entries[id]));
-	pcache_cache_write_table(cache, table);
 	/* The slot stays taken until the device is gone: its name is reused. */
 	backing->state = PCACHE_BACKING_DETACHING;
 	mutex_unlock(&cache->lock);
-	kvfree(table);
 
-	if (attached) {
-		pcache_disk_destroy(backing);
-		pcache_bdev_close(&backing->bdev);
+	if (attached && backing->caching) {
+		ret = pcache_cache_empty(backing, true);
+		if (ret) {
+			mutex_lock(&cache->lock);
+			backing->state = PCACHE_BACKING_ATTACHED;
+			mutex_unlock(&cache->lock);
+			pcache_disk_unclaim_removal(backing);
+			pr_err("cache%d: detach: backing%u stays attached: its cache could not be written back\n",
+			       cache->id, id);
+			kvfree(table);
+			return ret;
+		}
 	}
-	pr_info("cache%d: backing%u detached\n", cache->id, id);
+
+	mutex_lock(&cache->lock);
+	memcpy(table, cache->table, sizeof(*table));
+	memset(&table->entries[id], 0, sizeof(table->entries[id]));
+	pcache_cache_write_table(cache, table);
+	mutex_unlock(&cache->lock);
+	kvfree(table);
+	pcache_cache_release_segments(cache, id);
+
+	if (attached)
+		pcache_backing_go_down(backing);
+	if (!attached && owned)
+		pr_warn("cache%d: backing%u forgotten: dropped %u segments of cached data\n",
+			cache->id, id, owned);
+	else
+		pr_info("cache%d: backing%u detached\n", cache->id, id);
 	device_unregister(&backing->dev);
 	mutex_lock(&cache->lock);
 	cache->backings[id] = NULL;
@@ -636,7 +736,7 @@ BACKING_ENTRY_ATTR(size, "%llu", le64_to_cpu(pcache_backing_entry(backing)->size
 BACKING_ENTRY_ATTR(cache_size, "%llu",
 		   (u64)pcache_backing_quota(backing) * cache->segment_size);
 BACKING_ENTRY_ATTR(segments_total, "%u", pcache_backing_quota(backing));
-BACKING_ENTRY_ATTR(segments_used, "%u", 0u);
+BACKING_ENTRY_ATTR(segments_used, "%u", pcache_cache_segments_owned(cache, backing->id));
 BACKING_ENTRY_ATTR(mode, "%s", pcache_mode_names[le32_to_cpu(pcache_backing_entry(backing)->mode)]);
 BACKING_ENTRY_ATTR(state, "%s", pcache_backing_state_names[backing->state]);
 BACKING_ENTRY_ATTR(disk, "%s", backing->state == PCACHE_BACKING_ATTACHED ?

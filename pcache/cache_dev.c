@@ -276,6 +276,7 @@ static void pcache_cache_release(struct device *dev)
 {
 	struct pcache_cache *cache = to_pcache_cache(dev);
 
+	kvfree(cache->seg_owner);
 	kvfree(cache->table);
 	kfree(cache);
 }
@@ -312,6 +313,7 @@ int pcache_cache_register(const char *path, bool format, bool force,
 	if (!cache)
 		return -ENOMEM;
 	mutex_init(&cache->lock);
+	spin_lock_init(&cache->seg_lock);
 	strscpy(cache->path, path, sizeof(cache->path));
 	cache->id = -1;
 	device_initialize(&cache->dev);
@@ -341,6 +343,9 @@ int pcache_cache_register(const char *path, bool format, bool force,
 		if (ret)
 			goto out_unmap;
 	}
+	ret = pcache_cache_scan_segments(cache);
+	if (ret)
+		goto out_unmap;
 
 	mutex_lock(&pcache_lock);
 	list_for_each_entry(other, &pcache_caches, node) {
@@ -506,11 +511,11 @@ static ssize_t segments_reserved_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(segments_reserved);
 
-/* No data path writes segments yet. */
 static ssize_t segments_used_show(struct device *dev,
 				  struct device_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "0\n");
+	return sysfs_emit(buf, "%u\n",
+			  pcache_cache_segments_owned(to_pcache_cache(dev), U32_MAX));
 }
 static DEVICE_ATTR_RO(segments_used);
 

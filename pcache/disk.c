@@ -9,10 +9,11 @@
  * BLK_MQ_F_BLOCKING, and the bio_set's rescuer keeps it from deadlocking
  * under submit_bio().
  *
- * Until the cache data path exists, every request goes to the backing
- * device, whatever the cache mode.  The disk then advertises exactly the
- * volatile write cache and FUA support of the backing device, so that a
- * completed FLUSH or FUA write means what it says.
+ * In writeback mode requests go through the cache (cache.c), and the disk
+ * advertises no volatile write cache: a completed write is in pmem.  In the
+ * other modes (for now) every request goes to the backing device, and the
+ * disk advertises exactly the backing device's write cache and FUA, so that
+ * a completed FLUSH or FUA write means what it says.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -27,8 +28,6 @@
 /* Minors per disk: the disk and 15 partitions. */
 #define PCACHE_DISK_MINORS	16
 #define PCACHE_QUEUE_DEPTH	128
-/* Largest request: what one bio of BIO_MAX_VECS pages carries. */
-#define PCACHE_MAX_HW_SECTORS	(BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT))
 
 static int pcache_major;
 static DEFINE_IDA(pcache_disk_ida);
@@ -38,7 +37,7 @@ bool pcache_is_pcache_disk(dev_t devt)
 	return MAJOR(devt) == pcache_major;
 }
 
-static void pcache_request_put(struct request *rq)
+void pcache_request_put(struct request *rq)
 {
 	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
 
@@ -58,9 +57,9 @@ static void pcache_backing_endio(struct bio *bio)
 	pcache_request_put(rq);
 }
 
-static struct bio *pcache_backing_bio(struct pcache_backing *backing,
-				      struct request *rq, blk_opf_t opf,
-				      unsigned short nr_vecs, sector_t sector)
+struct bio *pcache_backing_bio(struct pcache_backing *backing,
+			       struct request *rq, blk_opf_t opf,
+			       unsigned short nr_vecs, sector_t sector)
 {
 	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
 	struct bio *bio;
@@ -140,7 +139,15 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 	 */
 	plug = current->plug;
 	current->plug = NULL;
-	pcache_passthrough(backing, rq);
+	if (!backing->caching) {
+		pcache_passthrough(backing, rq);
+	} else if (req_op(rq) == REQ_OP_READ) {
+		pcache_cache_read(backing, rq);
+	} else {
+		/* Writes are durable in pmem when they complete; so is a flush. */
+		blk_mq_end_request(rq, req_op(rq) == REQ_OP_WRITE ?
+				   pcache_cache_write(backing, rq) : BLK_STS_OK);
+	}
 	current->plug = plug;
 	return BLK_STS_OK;
 }
@@ -197,6 +204,14 @@ int pcache_disk_claim_removal(struct pcache_backing *backing)
 	return ret;
 }
 
+/* A detach that failed after claiming the removal gives the disk back. */
+void pcache_disk_unclaim_removal(struct pcache_backing *backing)
+{
+	mutex_lock(&backing->open_lock);
+	backing->removing = false;
+	mutex_unlock(&backing->open_lock);
+}
+
 int pcache_disk_create(struct pcache_backing *backing)
 {
 	struct block_device *bdev = backing->bdev.bdev;
@@ -206,8 +221,9 @@ int pcache_disk_create(struct pcache_backing *backing)
 		.physical_block_size	= bdev_physical_block_size(bdev),
 		.io_min			= bdev_io_min(bdev),
 		.max_hw_sectors		= PCACHE_MAX_HW_SECTORS,
-		.write_cache		= bdev_write_cache(bdev),
-		.fua			= bdev_fua(bdev),
+		/* Through the cache, a completed write is durable in pmem. */
+		.write_cache		= !backing->caching && bdev_write_cache(bdev),
+		.fua			= !backing->caching && bdev_fua(bdev),
 	};
 	struct gendisk *disk;
 	int index, ret;

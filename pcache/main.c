@@ -225,9 +225,12 @@ static int __init pcache_init(void)
 			  BIOSET_NEED_BVECS | BIOSET_NEED_RESCUER);
 	if (ret)
 		return ret;
-	ret = pcache_disk_init();
+	ret = pcache_cache_init();
 	if (ret)
 		goto out_bioset;
+	ret = pcache_disk_init();
+	if (ret)
+		goto out_cache;
 	pcache_root_dev = root_device_register("pcache");
 	if (IS_ERR(pcache_root_dev)) {
 		ret = PTR_ERR(pcache_root_dev);
@@ -246,6 +249,8 @@ out_root:
 	root_device_unregister(pcache_root_dev);
 out_disk:
 	pcache_disk_exit();
+out_cache:
+	pcache_cache_exit();
 out_bioset:
 	bioset_exit(&pcache_bio_set);
 	return ret;
@@ -257,6 +262,7 @@ static void __exit pcache_exit(void)
 	bus_unregister(&pcache_bus_type);
 	root_device_unregister(pcache_root_dev);
 	pcache_disk_exit();
+	pcache_cache_exit();
 	bioset_exit(&pcache_bio_set);
 	pr_info("unloaded\n");
 }

@@ -29,7 +29,12 @@
 #include <linux/types.h>
 
 #include <pcache/format.h>
+#include <linux/percpu-rwsem.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
 #include "compat.h"
+#include "index.h"
 #include "meta.h"
 
 struct dax_device;
@@ -58,6 +63,21 @@ struct pcache_cache {
 	/* Newest valid copy of the backing table (pmem holds two). */
 	struct pcache_backing_table *table;
 	struct pcache_backing *backings[PCACHE_MAX_BACKINGS];
+
+	/* Owner of each segment: backing id + 1, or 0 when free. */
+	spinlock_t seg_lock;
+	u8 *seg_owner;
+};
+
+/* A CPU's place in the log of a backing device: its open segment. */
+struct pcache_head {
+	spinlock_t lock;		/* all fields; held across an append */
+	bool open;
+	u32 seg;
+	u64 gen;
+	u32 data_off;			/* next data byte in the segment */
+	u32 nr_keys;			/* records written in the segment */
+	struct pcache_seg_header *hdr;	/* staging buffer for a new header */
 };
 
 enum pcache_backing_state {
@@ -81,13 +101,35 @@ struct pcache_backing {
 	struct mutex open_lock;		/* open_count, removing */
 	unsigned int open_count;
 	bool removing;
+
+	/* The cache, while attached (cache.c). */
+	bool caching;			/* mode writeback: I/O goes through the log */
+	u8 uuid[PCACHE_UUID_SIZE];
+	u64 epoch;
+	u32 quota;			/* segments */
+	u32 segs_used;			/* under cache->seg_lock */
+	atomic64_t seq;
+	struct pcache_head __percpu *heads;
+	struct pcache_index index;
+	/* Read side: every request; write side: emptying the cache. */
+	struct percpu_rw_semaphore space_lock;
+	u64 written_back;		/* bytes */
+	atomic64_t waits_for_room;	/* writes that waited for space */
+	/* Emptying the cache when full: the work, and who waits for it. */
+	struct work_struct empty_work;
+	wait_queue_head_t empty_wait;	/* its lock guards the two below */
+	u64 empty_seq;
+	int empty_err;
 };
+
+/* Largest request: what one bio of BIO_MAX_VECS pages carries. */
+#define PCACHE_MAX_HW_SECTORS	(BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT))
 
 /* Per-request state of the disk (the blk-mq pdu). */
 struct pcache_request {
-	struct pcache_backing *backing;
-	atomic_t pending;
+	atomic_t pending;		/* bios in flight, plus the submitter */
 	blk_status_t status;
+	DECLARE_BITMAP(hit, PCACHE_MAX_HW_SECTORS);	/* reads: sectors served */
 };
 
 static inline struct pcache_cache *to_pcache_cache(struct device *dev)
@@ -125,12 +167,30 @@ void pcache_backing_restore_all(struct pcache_cache *cache);
 void pcache_backing_remove_missing(struct pcache_cache *cache);
 u32 pcache_backing_quota_total(const struct pcache_backing_table *table);
 
+/* cache.c */
+int pcache_cache_init(void);
+void pcache_cache_exit(void);
+int pcache_cache_scan_segments(struct pcache_cache *cache);
+int pcache_cache_backing_start(struct pcache_backing *backing);
+void pcache_cache_backing_stop(struct pcache_backing *backing);
+void pcache_cache_release_segments(struct pcache_cache *cache, u32 id);
+u32 pcache_cache_segments_owned(struct pcache_cache *cache, u32 id);
+blk_status_t pcache_cache_write(struct pcache_backing *backing,
+				struct request *rq);
+void pcache_cache_read(struct pcache_backing *backing, struct request *rq);
+int pcache_cache_empty(struct pcache_backing *backing, bool always);
+
 /* disk.c */
+struct bio *pcache_backing_bio(struct pcache_backing *backing,
+			       struct request *rq, blk_opf_t opf,
+			       unsigned short nr_vecs, sector_t sector);
+void pcache_request_put(struct request *rq);
 int pcache_disk_init(void);
 void pcache_disk_exit(void);
 int pcache_disk_create(struct pcache_backing *backing);
 void pcache_disk_destroy(struct pcache_backing *backing);
 int pcache_disk_claim_removal(struct pcache_backing *backing);
+void pcache_disk_unclaim_removal(struct pcache_backing *backing);
 bool pcache_is_pcache_disk(dev_t devt);
 
 #endif /* _PCACHE_H */

@@ -1,0 +1,791 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The write-back cache: writes appended to a log of pmem segments, reads
+ * served from it, replay of the log when a backing device comes back, and
+ * emptying the cache of a backing device onto it.
+ *
+ * Durability.  A write is durable when it completes: its data is copied
+ * into a segment with non-temporal stores, then its key record (one cache
+ * line, self-validating) is written after it, then pmem_wmb().  Each CPU
+ * appends to its own open segment (its head), under the head's lock, so the
+ * records of a segment are persistent in the order they were written and
+ * replay may stop at the first record that is not valid: nothing after it
+ * was ever acknowledged.  Across segments, a per-backing sequence number
+ * orders overlapping writes; the index keeps the newest, in whatever order
+ * replay finds them.
+ *
+ * Space.  A backing device may own up to its quota of segments.  When none
+ * is left, the whole cache of that backing device is written back and
+ * flushed, its epoch is bumped in the backing table (one atomic metadata
+ * update that makes every segment of the old epoch free), and the write
+ * goes on.  Ordered background writeback and segment reclaim replace this.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bio.h>
+#include <linux/blk-mq.h>
+#include <linux/highmem.h>
+#include <linux/libnvdimm.h>
+#include <linux/mempool.h>
+#include <linux/percpu.h>
+#include <linux/random.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "pcache.h"
+
+#define PCACHE_EXTENT_POOL_MIN		256
+#define PCACHE_WRITEBACK_INFLIGHT	64
+
+static struct kmem_cache *pcache_extent_slab;
+static mempool_t *pcache_extent_mempool;
+/*
+ * Emptying a cache waits for bios; queue_rq may run under submit_bio(),
+ * where bios it submits wait for it to return.  So it is done here.
+ */
+static struct workqueue_struct *pcache_empty_wq;
+
+static struct pcache_extent *pcache_extent_alloc(void *ctx)
+{
+	const gfp_t *gfp = ctx;
+
+	return mempool_alloc(pcache_extent_mempool, *gfp);
+}
+
+static void pcache_extent_free(struct pcache_extent *ext, void *ctx)
+{
+	mempool_free(ext, pcache_extent_mempool);
+}
+
+static void *pcache_seg_addr(struct pcache_cache *cache, u32 seg, u32 off)
+{
+	return cache->kaddr + cache->segments_offset +
+		(u64)seg * cache->segment_size + off;
+}
+
+/* Copy between the request's data at byte @off and pmem. */
+static void pcache_rq_to_pmem(struct request *rq, u32 off, void *dst, u32 len)
+{
+	struct req_iterator iter;
+	struct bio_vec bv;
+	u32 pos = 0;
+
+	rq_for_each_segment(bv, rq, iter) {
+		u32 skip, n;
+		void *src;
+
+		if (pos + bv.bv_len <= off) {
+			pos += bv.bv_len;
+			continue;
+		}
+		skip = off > pos ? off - pos : 0;
+		n = min(bv.bv_len - skip, len);
+		src = kmap_local_page(bv.bv_page);
+		memcpy_flushcache(dst, src + bv.bv_offset + skip, n);
+		kunmap_local(src);
+		dst += n;
+		len -= n;
+		pos += bv.bv_len;
+		if (!len)
+			break;
+	}
+}
+
+static int pcache_pmem_to_rq(struct request *rq, u32 off, const void *src,
+			     u32 len)
+{
+	struct req_iterator iter;
+	struct bio_vec bv;
+	u32 pos = 0;
+	int ret = 0;
+
+	rq_for_each_segment(bv, rq, iter) {
+		u32 skip, n;
+		void *dst;
+
+		if (pos + bv.bv_len <= off) {
+			pos += bv.bv_len;
+			continue;
+		}
+		skip = off > pos ? off - pos : 0;
+		n = min(bv.bv_len - skip, len);
+		dst = kmap_local_page(bv.bv_page);
+		if (copy_mc_to_kernel(dst + bv.bv_offset + skip, src, n))
+			ret = -EIO;
+		kunmap_local(dst);
+		src += n;
+		len -= n;
+		pos += bv.bv_len;
+		if (!len)
+			break;
+	}
+	return ret;
+}
+
+/* Take a free segment for @backing within its quota, or return false. */
+static bool pcache_seg_get(struct pcache_backing *backing, u32 *seg)
+{
+	struct pcache_cache *cache = backing->cache;
+	bool found = false;
+	u32 i;
+
+	spin_lock(&cache->seg_lock);
+	if (backing->segs_used < backing->quota) {
+		for (i = 0; i < cache->segment_count; i++) {
+			if (!cache->seg_owner[i]) {
+				cache->seg_owner[i] = backing->id + 1;
+				backing->segs_used++;
+				*seg = i;
+				found = true;
+				break;
+			}
+		}
+	}
+	spin_unlock(&cache->seg_lock);
+	return found;
+}
+
+/* Open a segment for a head: a header with a new random gen, persisted. */
+static bool pcache_head_open(struct pcache_backing *backing,
+			     struct pcache_head *head)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct pcache_seg_header *hdr = head->hdr;
+	u32 seg;
+
+	if (!pcache_seg_get(backing, &seg))
+		return false;
+	head->seg = seg;
+	head->gen = get_random_u64() ?: 1;
+	head->nr_keys = 0;
+	head->data_off = pcache_seg_data_offset(cache->segment_size);
+	pcache_seg_header_init(hdr, cache->uuid, backing->uuid, backing->epoch,
+			       head->gen);
+	memcpy_flushcache(pcache_seg_addr(cache, seg, 0), hdr, sizeof(*hdr));
+	pmem_wmb();
+	head->open = true;
+	return true;
+}
+
+/*
+ * Append [pos, pos + *len) of the request, from byte @rq_off, to this CPU's
+ * head: as much as fits, possibly less than asked (*len is updated).
+ * Returns the key for the index, or false when no segment can be had.
+ */
+static bool pcache_log_append(struct pcache_backing *backing,
+			      struct request *rq, u32 rq_off, sector_t pos,
+			      u32 *len, struct pcache_key *key)
+{
+	struct pcache_cache *cache = backing->cache;
+	u32 keys_max = pcache_seg_keys_size(cache->segment_size) / PCACHE_KEY_SIZE;
+	struct pcache_key_record rec = {};
+	struct pcache_head *head;
+	u32 room, bytes;
+
+	head = raw_cpu_ptr(backing->heads);
+	spin_lock(&head->lock);
+	room = head->open ? cache->segment_size - head->data_off : 0;
+	if (!head->open || head->nr_keys == keys_max || room < SECTOR_SIZE) {
+		head->open = false;
+		if (!pcache_head_open(backing, head)) {
+			spin_unlock(&head->lock);
+			return false;
+		}
+		room = cache->segment_size - head->data_off;
+	}
+	bytes = min(*len << SECTOR_SHIFT, room & ~(SECTOR_SIZE - 1));
+
+	pcache_rq_to_pmem(rq, rq_off, pcache_seg_addr(cache, head->seg,
+						      head->data_off), bytes);
+	rec.seq = cpu_to_le64(atomic64_inc_return(&backing->seq));
+	rec.gen = cpu_to_le64(head->gen);
+	rec.start = cpu_to_le64(pos);
+	rec.len = cpu_to_le32(bytes >> SECTOR_SHIFT);
+	rec.data_off = cpu_to_le32(head->data_off);
+	pcache_key_seal(&rec);
+	/* Data and record are both flushed; the fence orders them before completion. */
+	memcpy_flushcache(pcache_seg_addr(cache, head->seg, PCACHE_SEG_KEYS_OFFSET +
+					  head->nr_keys * PCACHE_KEY_SIZE),
+			  &rec, sizeof(rec));
+	pmem_wmb();
+
+	key->start = pos;
+	key->len = bytes >> SECTOR_SHIFT;
+	key->seg = head->seg;
+	key->seg_off = head->data_off;
+	key->flags = PCACHE_EXTENT_DIRTY;
+	key->seq = le64_to_cpu(rec.seq);
+	head->data_off += bytes;
+	head->nr_keys++;
+	spin_unlock(&head->lock);
+	*len = bytes >> SECTOR_SHIFT;
+	return true;
+}
+
+static void pcache_index_add(struct pcache_backing *backing,
+			     const struct pcache_key *key, gfp_t gfp)
+{
+	struct pcache_extent_pool pool;
+
+	pcache_extent_pool_init(&pool);
+	/* Cannot fail: the mempool waits rather than fail with GFP_NOIO. */
+	WARN_ON(pcache_index_insert_alloc(&backing->index, key, &pool,
+					  pcache_extent_alloc, &gfp));
+	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
+}
+
+static void pcache_cache_empty_work(struct work_struct *work)
+{
+	struct pcache_backing *backing =
+		container_of(work, struct pcache_backing, empty_work);
+	int ret = pcache_cache_empty(backing, false);
+
+	spin_lock(&backing->empty_wait.lock);
+	backing->empty_err = ret;
+	backing->empty_seq++;
+	wake_up_all_locked(&backing->empty_wait);
+	spin_unlock(&backing->empty_wait.lock);
+}
+
+/* No segment left: have the cache emptied and wait for it, not busy-loop. */
+static int pcache_cache_wait_for_room(struct pcache_backing *backing)
+{
+	u64 seq;
+	int ret;
+
+	spin_lock(&backing->empty_wait.lock);
+	seq = backing->empty_seq;
+	spin_unlock(&backing->empty_wait.lock);
+	atomic64_inc(&backing->waits_for_room);
+	queue_work(pcache_empty_wq, &backing->empty_work);
+	wait_event(backing->empty_wait, READ_ONCE(backing->empty_seq) != seq);
+	spin_lock(&backing->empty_wait.lock);
+	ret = backing->empty_err;
+	spin_unlock(&backing->empty_wait.lock);
+	return ret;
+}
+
+blk_status_t pcache_cache_write(struct pcache_backing *backing,
+				struct request *rq)
+{
+	sector_t pos = blk_rq_pos(rq);
+	u32 left = blk_rq_sectors(rq), done = 0, len;
+	struct pcache_key key;
+
+	while (left) {
+		percpu_down_read(&backing->space_lock);
+		len = left;
+		if (!pcache_log_append(backing, rq, done << SECTOR_SHIFT, pos,
+				       &len, &key)) {
+			percpu_up_read(&backing->space_lock);
+			if (pcache_cache_wait_for_room(backing))
+				return BLK_STS_IOERR;
+			continue;
+		}
+		pcache_index_add(backing, &key, GFP_NOIO);
+		percpu_up_read(&backing->space_lock);
+		pos += len;
+		done += len;
+		left -= len;
+	}
+	return BLK_STS_OK;
+}
+
+struct pcache_read_ctx {
+	struct pcache_backing *backing;
+	struct request *rq;
+	struct pcache_request *preq;
+	sector_t pos;
+	int error;
+};
+
+/* Under the partition lock: copy a hit, note which sectors it filled. */
+static int pcache_read_piece(void *data, u64 start, u32 len,
+			     const struct pcache_extent *hit, u32 seg_off)
+{
+	struct pcache_read_ctx *ctx = data;
+	u32 first = start - ctx->pos;
+
+	if (!hit)
+		return 0;
+	if (pcache_pmem_to_rq(ctx->rq, first << SECTOR_SHIFT,
+			      pcache_seg_addr(ctx->backing->cache, hit->seg,
+					      seg_off),
+			      len << SECTOR_SHIFT))
+		ctx->error = -EIO;
+	bitmap_set(ctx->preq->hit, first, len);
+	return 0;
+}
+
+/* Read the sectors the cache did not have from the backing device. */
+static void pcache_read_misses(struct pcache_backing *backing,
+			       struct request *rq, struct pcache_request *preq)
+{
+	u32 nr = blk_rq_sectors(rq), run, end = 0;
+
+	for (run = find_first_zero_bit(preq->hit, nr); run < nr;
+	     run = find_next_zero_bit(preq->hit, nr, end)) {
+		struct req_iterator iter;
+		struct bio_vec bv;
+		struct bio *bio = NULL;
+		u32 pos = 0, from, to;
+
+		end = find_next_bit(preq->hit, nr, run);
+		from = run << SECTOR_SHIFT;
+		to = end << SECTOR_SHIFT;
+		rq_for_each_segment(bv, rq, iter) {
+			u32 lo = max(pos, from), hi = min(pos + bv.bv_len, to);
+
+			if (lo < hi) {
+				if (!bio || !bio_add_page(bio, bv.bv_page, hi - lo,
+							  bv.bv_offset + lo - pos)) {
+					if (bio)
+						submit_bio(bio);
+					bio = pcache_backing_bio(backing, rq, REQ_OP_READ,
+								 BIO_MAX_VECS,
+								 blk_rq_pos(rq) +
+								 ((lo) >> SECTOR_SHIFT));
+					__bio_add_page(bio, bv.bv_page, hi - lo,
+						       bv.bv_offset + lo - pos);
+				}
+			}
+			pos += bv.bv_len;
+			if (pos >= to)
+				break;
+		}
+		if (bio)
+			submit_bio(bio);
+	}
+}
+
+void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
+{
+	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
+	struct pcache_read_ctx ctx = {
+		.backing = backing, .rq = rq, .preq = preq, .pos = blk_rq_pos(rq),
+	};
+
+	atomic_set(&preq->pending, 1);
+	preq->status = BLK_STS_OK;
+	bitmap_zero(preq->hit, blk_rq_sectors(rq));
+
+	percpu_down_read(&backing->space_lock);
+	pcache_index_lookup(&backing->index, blk_rq_pos(rq), blk_rq_sectors(rq),
+			    pcache_read_piece, &ctx);
+	percpu_up_read(&backing->space_lock);
+	if (ctx.error)
+		preq->status = BLK_STS_MEDIUM;
+
+	pcache_read_misses(backing, rq, preq);
+	pcache_request_put(rq);
+}
+
+struct pcache_wb_extent {
+	u64 start;
+	u32 len;
+	u32 seg;
+	u32 seg_off;
+};
+
+struct pcache_wb_collect {
+	struct pcache_wb_extent *ext;
+	u64 nr, max;
+};
+
+static int pcache_wb_collect_one(void *data, u64 start, u32 len,
+				 const struct pcache_extent *hit, u32 seg_off)
+{
+	struct pcache_wb_collect *c = data;
+
+	if (!hit)
+		return 0;
+	if (c->nr == c->max)
+		return 1;
+	c->ext[c->nr++] = (struct pcache_wb_extent){
+		.start = start, .len = len, .seg = hit->seg, .seg_off = seg_off,
+	};
+	return 0;
+}
+
+struct pcache_wb_state {
+	atomic_t inflight;
+	wait_queue_head_t wait;
+	blk_status_t status;
+};
+
+static void pcache_wb_endio(struct bio *bio)
+{
+	struct pcache_wb_state *wb = bio->bi_private;
+	struct bio_vec *bv;
+	struct bvec_iter_all iter;
+	unsigned long flags;
+
+	if (bio->bi_status)
+		WRITE_ONCE(wb->status, bio->bi_status);
+	bio_for_each_segment_all(bv, bio, iter)
+		__free_page(bv->bv_page);
+	bio_put(bio);
+	/* Under the wait lock: the waiter's stack may go once it sees 0. */
+	spin_lock_irqsave(&wb->wait.lock, flags);
+	atomic_dec(&wb->inflight);
+	wake_up_locked(&wb->wait);
+	spin_unlock_irqrestore(&wb->wait.lock, flags);
+}
+
+/* Write one extent to the backing device through bounce pages. */
+static int pcache_wb_extent(struct pcache_backing *backing,
+			    struct pcache_wb_state *wb,
+			    const struct pcache_wb_extent *ext)
+{
+	const void *src = pcache_seg_addr(backing->cache, ext->seg, ext->seg_off);
+	u32 bytes = ext->len << SECTOR_SHIFT, done = 0;
+	struct bio *bio;
+
+	bio = bio_alloc_bioset(backing->bdev.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),
+			       REQ_OP_WRITE, GFP_NOIO, &pcache_bio_set);
+	bio->bi_iter.bi_sector = ext->start;
+	bio->bi_private = wb;
+	bio->bi_end_io = pcache_wb_endio;
+	while (done < bytes) {
+		u32 n = min_t(u32, PAGE_SIZE, bytes - done);
+		struct page *page = alloc_page(GFP_NOIO);
+
+		if (!page || copy_mc_to_kernel(page_address(page), src + done, n)) {
+			if (page)
+				__free_page(page);
+			bio->bi_status = page ? BLK_STS_MEDIUM : BLK_STS_RESOURCE;
+			atomic_inc(&wb->inflight);
+			bio_endio(bio);
+			return -EIO;
+		}
+		__bio_add_page(bio, page, n, 0);
+		done += n;
+	}
+	atomic_inc(&wb->inflight);
+	submit_bio(bio);
+	return 0;
+}
+
+/*
+ * Write back everything cached for @backing, flush the backing device, then
+ * bump the backing's epoch in the table: from that update on, its segments
+ * hold nothing valid and are free.  All I/O of the disk waits meanwhile.
+ */
+int pcache_cache_empty(struct pcache_backing *backing, bool always)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct pcache_backing_table *table;
+	struct pcache_wb_collect c = {};
+	struct pcache_wb_state wb;
+	u64 extents, sectors, i;
+	int cpu, ret = 0;
+
+	table = kvmalloc(sizeof(*table), GFP_NOIO);
+	if (!table)
+		return -ENOMEM;
+	percpu_down_write(&backing->space_lock);
+	/* Someone else made room meanwhile: done. */
+	if (!always && backing->segs_used < backing->quota)
+		goto out_unlock;
+
+	pcache_index_stats(&backing->index, &extents, &sectors);
+	c.max = extents;
+	c.ext = kvmalloc_array(max_t(u64, extents, 1), sizeof(*c.ext), GFP_NOIO);
+	if (!c.ext) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	for (i = 0; i < backing->index.nr_sectors; i += SZ_1G) {
+		u32 len = min_t(u64, SZ_1G, backing->index.nr_sectors - i);
+
+		pcache_index_lookup(&backing->index, i, len,
+				    pcache_wb_collect_one, &c);
+	}
+
+	atomic_set(&wb.inflight, 1);
+	init_waitqueue_head(&wb.wait);
+	wb.status = BLK_STS_OK;
+	for (i = 0; i < c.nr && !ret; i++) {
+		wait_event(wb.wait, atomic_read(&wb.inflight) <= PCACHE_WRITEBACK_INFLIGHT);
+		ret = pcache_wb_extent(backing, &wb, &c.ext[i]);
+	}
+	atomic_dec(&wb.inflight);
+	wait_event(wb.wait, !atomic_read(&wb.inflight));
+	/* The last completion has left the wait lock. */
+	spin_lock_irq(&wb.wait.lock);
+	spin_unlock_irq(&wb.wait.lock);
+	kvfree(c.ext);
+	if (!ret && wb.status)
+		ret = blk_status_to_errno(wb.status);
+	if (!ret)
+		ret = blkdev_issue_flush(backing->bdev.bdev);
+	if (ret) {
+		pr_err("cache%d: backing%u: writing the cache back failed: %d; the data stays in pmem\n",
+		       cache->id, backing->id, ret);
+		goto out_unlock;
+	}
+
+	mutex_lock(&cache->lock);
+	memcpy(table, cache->table, sizeof(*table));
+	table->entries[backing->id].epoch = cpu_to_le64(backing->epoch + 1);
+	pcache_cache_write_table(cache, table);
+	mutex_unlock(&cache->lock);
+	backing->epoch++;
+
+	pcache_index_exit(&backing->index, pcache_extent_free, NULL);
+	ret = pcache_index_init(&backing->index,
+				bdev_nr_sectors(backing->bdev.bdev), 0);
+	spin_lock(&cache->seg_lock);
+	for (i = 0; i < cache->segment_count; i++) {
+		if (cache->seg_owner[i] == backing->id + 1)
+			cache->seg_owner[i] = 0;
+	}
+	backing->segs_used = 0;
+	spin_unlock(&cache->seg_lock);
+	for_each_possible_cpu(cpu)
+		per_cpu_ptr(backing->heads, cpu)->open = false;
+	backing->written_back += sectors << SECTOR_SHIFT;
+	pr_info("cache%d: backing%u: wrote back %llu extents, %llu KiB; cache emptied\n",
+		cache->id, backing->id, extents, sectors >> 1);
+out_unlock:
+	percpu_up_write(&backing->space_lock);
+	kvfree(table);
+	return ret;
+}
+
+/*
+ * At registration: which backing device owns each segment.  A segment is
+ * owned if its header is intact, written by this cache, and names a
+ * recorded backing device and that backing's current epoch; every other
+ * segment is free.
+ */
+int pcache_cache_scan_segments(struct pcache_cache *cache)
+{
+	struct pcache_seg_header *hdr;
+	const char *why;
+	u32 seg, id;
+
+	cache->seg_owner = kvcalloc(cache->segment_count, 1, GFP_KERNEL);
+	hdr = kmalloc(sizeof(*hdr), GFP_KERNEL);
+	if (!cache->seg_owner || !hdr) {
+		kfree(hdr);
+		return -ENOMEM;
+	}
+	for (seg = 0; seg < cache->segment_count; seg++) {
+		if (copy_mc_to_kernel(hdr, pcache_seg_addr(cache, seg, 0),
+				      sizeof(*hdr))) {
+			pr_warn("%s: media error in the header of segment %u: treated as free\n",
+				cache->path, seg);
+			continue;
+		}
+		if (pcache_seg_header_check(hdr, cache->uuid, &why))
+			continue;
+		for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
+			struct pcache_backing_entry *e = &cache->table->entries[id];
+
+			if ((le32_to_cpu(e->flags) & PCACHE_BACKING_F_USED) &&
+			    !memcmp(e->uuid, hdr->backing_uuid, PCACHE_UUID_SIZE) &&
+			    e->epoch == hdr->epoch) {
+				cache->seg_owner[seg] = id + 1;
+				break;
+			}
+		}
+	}
+	kfree(hdr);
+	return 0;
+}
+
+/* Replay one segment's log into the index; returns the keys it held. */
+static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
+				 struct pcache_key_record *recs, u64 *max_seq)
+{
+	struct pcache_cache *cache = backing->cache;
+	u32 keys_max = pcache_seg_keys_size(cache->segment_size) / PCACHE_KEY_SIZE;
+	struct pcache_replay_cursor cur = {
+		.data_end = pcache_seg_data_offset(cache->segment_size),
+		.segment_size = cache->segment_size,
+		.backing_sectors = bdev_nr_sectors(backing->bdev.bdev),
+	};
+	struct pcache_seg_header *hdr = (void *)recs;
+	const char *why = NULL;
+	struct pcache_key key;
+	u32 i, batch = PAGE_SIZE / PCACHE_KEY_SIZE;
+
+	/* @recs is a page: the header first, then the records a page at a time. */
+	if (copy_mc_to_kernel(hdr, pcache_seg_addr(cache, seg, 0), sizeof(*hdr)))
+		return 0;
+	cur.gen = le64_to_cpu(hdr->gen);
+	for (i = 0; i < keys_max; i++) {
+		if (i % batch == 0 &&
+		    copy_mc_to_kernel(recs, pcache_seg_addr(cache, seg,
+							    PCACHE_SEG_KEYS_OFFSET +
+							    i * PCACHE_KEY_SIZE),
+				      PAGE_SIZE)) {
+			why = "media error in the log";
+			break;
+		}
+		if (pcache_key_check(&recs[i % batch], &cur, &why))
+			break;
+		key.start = le64_to_cpu(recs[i % batch].start);
+		key.len = le32_to_cpu(recs[i % batch].len);
+		key.seg = seg;
+		key.seg_off = le32_to_cpu(recs[i % batch].data_off);
+		key.flags = PCACHE_EXTENT_DIRTY;
+		key.seq = le64_to_cpu(recs[i % batch].seq);
+		*max_seq = max(*max_seq, key.seq);
+		pcache_index_add(backing, &key, GFP_KERNEL);
+	}
+	pr_debug("cache%d: backing%u: segment %u: %u keys, %s\n", cache->id,
+		 backing->id, seg, i, why ?: "full");
+	return i;
+}
+
+/*
+ * Bring up the cache of a backing device that was just opened: its index,
+ * per-CPU heads, and a replay of every segment it owns.
+ */
+int pcache_cache_backing_start(struct pcache_backing *backing)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct pcache_backing_entry *entry = &cache->table->entries[backing->id];
+	struct pcache_key_record *recs;
+	u64 max_seq = 0, keys = 0, extents, sectors;
+	ktime_t start = ktime_get();
+	int cpu, ret;
+	u32 seg;
+
+	memcpy(backing->uuid, entry->uuid, PCACHE_UUID_SIZE);
+	backing->epoch = le64_to_cpu(entry->epoch);
+	backing->quota = le32_to_cpu(entry->quota_segments);
+	backing->caching = le32_to_cpu(entry->mode) == PCACHE_MODE_WRITEBACK;
+	ret = pcache_index_init(&backing->index,
+				bdev_nr_sectors(backing->bdev.bdev), 0);
+	if (ret)
+		return ret;
+	backing->heads = alloc_percpu(struct pcache_head);
+	if (!backing->heads) {
+		ret = -ENOMEM;
+		goto out_index;
+	}
+	for_each_possible_cpu(cpu) {
+		struct pcache_head *head = per_cpu_ptr(backing->heads, cpu);
+
+		spin_lock_init(&head->lock);
+		head->open = false;
+		head->hdr = kmalloc(sizeof(*head->hdr), GFP_KERNEL);
+		if (!head->hdr) {
+			ret = -ENOMEM;
+			goto out_heads;
+		}
+	}
+	ret = percpu_init_rwsem(&backing->space_lock);
+	if (ret)
+		goto out_heads;
+	INIT_WORK(&backing->empty_work, pcache_cache_empty_work);
+	init_waitqueue_head(&backing->empty_wait);
+	backing->empty_seq = 0;
+	backing->empty_err = 0;
+
+	recs = kmalloc(PAGE_SIZE, GFP_KERNEL);
+	if (!recs) {
+		ret = -ENOMEM;
+		goto out_rwsem;
+	}
+	backing->segs_used = 0;
+	for (seg = 0; seg < cache->segment_count; seg++) {
+		if (cache->seg_owner[seg] != backing->id + 1)
+			continue;
+		backing->segs_used++;
+		keys += pcache_replay_segment(backing, seg, recs, &max_seq);
+	}
+	kfree(recs);
+	atomic64_set(&backing->seq, max_seq);
+	pcache_index_stats(&backing->index, &extents, &sectors);
+	if (backing->segs_used)
+		pr_info("cache%d: backing%u: replayed %llu keys from %u segments in %lld us: %llu KiB cached in %llu extents\n",
+			cache->id, backing->id, keys, backing->segs_used,
+			ktime_us_delta(ktime_get(), start), sectors >> 1, extents);
+	return 0;
+
+out_rwsem:
+	percpu_free_rwsem(&backing->space_lock);
+out_heads:
+	for_each_possible_cpu(cpu)
+		kfree(per_cpu_ptr(backing->heads, cpu)->hdr);
+	free_percpu(backing->heads);
+	backing->heads = NULL;
+out_index:
+	pcache_index_exit(&backing->index, pcache_extent_free, NULL);
+	return ret;
+}
+
+/* The disk is gone: drop the DRAM state.  pmem keeps what it holds. */
+void pcache_cache_backing_stop(struct pcache_backing *backing)
+{
+	int cpu;
+
+	if (!backing->heads)
+		return;
+	cancel_work_sync(&backing->empty_work);
+	percpu_free_rwsem(&backing->space_lock);
+	for_each_possible_cpu(cpu)
+		kfree(per_cpu_ptr(backing->heads, cpu)->hdr);
+	free_percpu(backing->heads);
+	backing->heads = NULL;
+	pcache_index_exit(&backing->index, pcache_extent_free, NULL);
+}
+
+/* Segments of a backing device that is forgotten become free. */
+void pcache_cache_release_segments(struct pcache_cache *cache, u32 id)
+{
+	u32 seg;
+
+	spin_lock(&cache->seg_lock);
+	for (seg = 0; seg < cache->segment_count; seg++) {
+		if (cache->seg_owner[seg] == id + 1)
+			cache->seg_owner[seg] = 0;
+	}
+	spin_unlock(&cache->seg_lock);
+}
+
+u32 pcache_cache_segments_owned(struct pcache_cache *cache, u32 id)
+{
+	u32 seg, n = 0;
+
+	spin_lock(&cache->seg_lock);
+	for (seg = 0; seg < cache->segment_count; seg++)
+		n += id == U32_MAX ? !!cache->seg_owner[seg] :
+				     cache->seg_owner[seg] == id + 1;
+	spin_unlock(&cache->seg_lock);
+	return n;
+}
+
+int pcache_cache_init(void)
+{
+	pcache_extent_slab = KMEM_CACHE(pcache_extent, 0);
+	if (!pcache_extent_slab)
+		return -ENOMEM;
+	pcache_extent_mempool = mempool_create_slab_pool(PCACHE_EXTENT_POOL_MIN,
+							 pcache_extent_slab);
+	if (!pcache_extent_mempool)
+		goto out_slab;
+	pcache_empty_wq = alloc_workqueue("pcache_empty",
+					  WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
+	if (!pcache_empty_wq)
+		goto out_mempool;
+	return 0;
+
+out_mempool:
+	mempool_destroy(pcache_extent_mempool);
+out_slab:
+	kmem_cache_destroy(pcache_extent_slab);
+	return -ENOMEM;
+}
+
+void pcache_cache_exit(void)
+{
+	destroy_workqueue(pcache_empty_wq);
+	mempool_destroy(pcache_extent_mempool);
+	kmem_cache_destroy(pcache_extent_slab);
+}
