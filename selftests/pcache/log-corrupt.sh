@@ -1,0 +1,146 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Replay rejects damaged log records and serves the intact prefix.  One
+# writer on one CPU writes blocks 0..N-1 through /dev/pcache0, one record
+# each, into the first segment; the cache is unregistered, record K is
+# damaged in pmem (a flipped byte, a torn record, a record of an earlier lap
+# or out of sequence, each with a valid CRC), and registering again must
+# serve blocks 0..K-1 from the cache and nothing of K..N-1, without a crash.
+#
+# pcvm: disks=1 timeout=600
+. "$(dirname "$0")/lib.sh"
+
+N=16
+K=6
+CACHE=/sys/bus/pcache/devices/cache0
+SEGMENTS_OFFSET=$((2 << 20))	# PCACHE_SEGMENTS_ALIGN: the first segment
+RECORDS=$((SEGMENTS_OFFSET + 4096))	# PCACHE_SEG_KEYS_OFFSET
+
+backing_path() {
+	printf '%s\n' /dev/disk/by-id/virtio-* | sort | head -n 1
+}
+
+block_pattern() {
+	pattern "log-$PCACHE_RUN_ID-$1" 4096
+}
+
+# The intact first segment is kept on the backing disk, far past the blocks
+# under test, so that every boot can start from it.
+SAVE_SEEK=$((512 << 20))
+
+setup() {
+	make_fsdax_namespace
+	load_pcache
+	echo path=/dev/pmem0,format >/sys/bus/pcache/register
+	echo "path=$(backing_path),size=64M" >"$CACHE/attach"
+	local i
+	for i in $(seq 0 $((N - 1))); do
+		block_pattern "$i" | taskset -c 0 dd of=/dev/pcache0 bs=4096 seek="$i" \
+			oflag=direct status=none
+	done
+	dd if=/dev/pmem0 of="$(backing_path)" bs=1M skip=$((SEGMENTS_OFFSET >> 20)) \
+		seek=$((SAVE_SEEK >> 20)) count=1 oflag=direct status=none
+}
+
+restore_segment() {
+	dd if="$(backing_path)" of=/dev/pmem0 bs=1M skip=$((SAVE_SEEK >> 20)) \
+		seek=$((SEGMENTS_OFFSET >> 20)) count=1 iflag=direct conv=notrunc status=none
+}
+
+# Edit record K in pmem, before the module is loaded.  flip | torn | lap | seq
+damage_record() {
+	python3 - "$1" "$RECORDS" "$K" <<'PY'
+import struct, sys
+mode, base, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+def crc32c(data, crc=0xffffffff):
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
+    return crc
+
+def seal(rec):
+    rec[0:4] = bytes(4)
+    rec[0:4] = struct.pack("<I", crc32c(bytes(rec)))
+
+with open("/dev/pmem0", "r+b", buffering=0) as f:
+    f.seek(base + 64 * (k - 1))
+    prev = bytearray(f.read(64))
+    rec = bytearray(f.read(64))
+    if mode == "flip":
+        rec[24] ^= 0x01                       # start sector: the CRC fails
+    elif mode == "torn":
+        rec[32:64] = bytes(32)                # its second half never written
+    elif mode == "lap":
+        gen = struct.unpack_from("<Q", rec, 16)[0]
+        rec[16:24] = struct.pack("<Q", gen ^ 1)
+        seal(rec)                             # an earlier lap, valid CRC
+    elif mode == "seq":
+        rec[8:16] = prev[8:16]                # seq not above the previous
+        seal(rec)
+    f.seek(base + 64 * k)
+    f.write(rec)
+PY
+}
+
+block_is() {
+	cmp -s <(dd if=/dev/pcache0 bs=4096 skip="$1" count=1 iflag=direct status=none) "$2"
+}
+
+# Register; blocks before K come from the cache, the rest from the backing.
+check_prefix() {
+	local prefix=$1 i
+	load_pcache
+	echo path=/dev/pmem0 >/sys/bus/pcache/register
+	[ "$(cat "$CACHE/backing0/state")" = attached ] || fail "backing0 not attached"
+	for i in $(seq 0 $((N - 1))); do
+		if [ "$i" -lt "$prefix" ]; then
+			block_is "$i" <(block_pattern "$i") ||
+				fail "block $i, before the damaged record, is not served"
+		else
+			block_is "$i" <(head -c 4096 /dev/zero) ||
+				fail "block $i, from the damaged record on, is served"
+		fi
+	done
+	dmesg | grep 'pcache:.*replayed' | tail -n 1
+}
+
+damaged() {
+	restore_segment
+	damage_record "$1"
+	check_prefix "$K"
+}
+
+intact_then_detach() {
+	local i
+	restore_segment
+	check_prefix "$N"
+	echo backing=0 >"$CACHE/detach"
+	for i in $(seq 0 $((N - 1))); do
+		cmp -s <(dd if="$(backing_path)" bs=4096 skip="$i" count=1 iflag=direct status=none) \
+			<(block_pattern "$i") || fail "block $i is not on the backing device"
+	done
+	echo cache=0 >/sys/bus/pcache/unregister
+}
+
+MODES=(flip torn lap seq)
+case "$PCACHE_PHASE" in
+1)
+	ktap_plan $((${#MODES[@]} + 2))
+	ktap_test "write $N blocks through one CPU's log" setup
+	pcvm-reboot
+	;;
+*)
+	KTAP_NUM=$((PCACHE_PHASE - 1))
+	mode=${MODES[PCACHE_PHASE - 2]:-}
+	if [ -n "$mode" ]; then
+		ktap_test "a $mode record ends replay; the records before it are served" damaged "$mode"
+		pcvm-reboot
+	else
+		ktap_test "the intact log serves all blocks; detach writes them back" intact_then_detach
+		ktap_finish
+	fi
+	;;
+esac
