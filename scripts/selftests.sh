@@ -15,16 +15,19 @@
 # fewer results than planned or whose kernel log shows a splat counts as a
 # failure too.  Console logs are kept in build/results/.
 #
-# usage: selftests.sh [--kernel SERIES]... [DIR|DIR/PROGRAM]...
-#   --kernel  run on this guest kernel (repeatable; default 6.1)
+# usage: selftests.sh [--kernel SERIES]... [--summary FILE] [DIR|DIR/PROGRAM]...
+#   --kernel   run on this guest kernel (repeatable; default 6.1)
+#   --summary  also write "PASSED FAILED SKIPPED" counts to FILE
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 kernels=()
 targets=()
+summary=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) kernels+=("$2"); shift ;;
+	--summary) summary=$2; shift ;;
 	-*) die "unknown option $1" ;;
 	*) targets+=("$1") ;;
 	esac
@@ -70,7 +73,7 @@ run_program() {
 		return
 	fi
 	opts=(--kernel "$kernel" --fresh --quiet --log "$log"
-		--images "$PCACHE_BUILD/vm/selftests"
+		--images "$PCACHE_BUILD/vm/selftests-$kernel"
 		--disks "$(setting "$path" disks 2)"
 		--disk-size "$(setting "$path" disk-size 1G)"
 		--pmem "$(setting "$path" pmem 1G)"
@@ -146,6 +149,7 @@ for kernel in "${kernels[@]}"; do
 	done
 done
 
+[ -z "$summary" ] || echo "$passed $failed $skipped" >"$summary"
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
