@@ -653,7 +653,8 @@ test_detach_malformed() {
 	refused EINVAL "$d" 'backing=abc'
 	refused EINVAL "$d" 'backing=0x'
 	refused EINVAL "$d" 'backing=0,bogus=1'
-	refused EINVAL "$d" 'backing=0,force'
+	refused EINVAL "$d" 'force'
+	refused EINVAL "$d" 'backing=0,force=1'
 	refused EINVAL "$d" "path=$B0"
 	refused "EINVAL|ENOENT" "$d" 'backing=-1'
 	refused "EINVAL|ENOENT" "$d" 'backing=4294967296'
