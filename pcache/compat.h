@@ -118,6 +118,16 @@ pcache_alloc_disk(struct blk_mq_tag_set *set,
 	return disk;
 }
 
+/*
+ * Before current->plug is swapped: since 6.9 a plug may hold a timestamp
+ * (PF_BLOCK_TS) that the scheduler clears through current->plug.
+ */
+#ifdef PCACHE_HAVE_BLK_PLUG_INVALIDATE_TS
+#define pcache_plug_forget_ts()		blk_plug_invalidate_ts()
+#else
+#define pcache_plug_forget_ts()		do { } while (0)
+#endif
+
 /* BLK_MQ_F_SHOULD_MERGE: merging is the default without it since 6.14. */
 #ifdef PCACHE_HAVE_BLK_MQ_F_SHOULD_MERGE
 #define PCACHE_BLK_MQ_F_MERGE		BLK_MQ_F_SHOULD_MERGE

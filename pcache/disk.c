@@ -118,8 +118,8 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 				    const struct blk_mq_queue_data *bd)
 {
 	struct pcache_backing *backing = hctx->queue->queuedata;
+	struct blk_plug *submitter_plug, plug;
 	struct request *rq = bd->rq;
-	struct blk_plug *plug;
 
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
@@ -135,10 +135,13 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 	 * queue_rq may be called while the submitter's plug is being flushed
 	 * (blk_mq_plug_issue_direct pops requests off the plug list): bios
 	 * for the backing device must not be added to that same list under
-	 * its feet, so they bypass the plug.
+	 * its feet.  They go into a plug of their own, flushed before
+	 * returning, or when this task sleeps.
 	 */
-	plug = current->plug;
+	submitter_plug = current->plug;
+	pcache_plug_forget_ts();
 	current->plug = NULL;
+	blk_start_plug(&plug);
 	if (!backing->caching) {
 		pcache_passthrough(backing, rq);
 	} else if (req_op(rq) == REQ_OP_READ) {
@@ -148,7 +151,8 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 		blk_mq_end_request(rq, req_op(rq) == REQ_OP_WRITE ?
 				   pcache_cache_write(backing, rq) : BLK_STS_OK);
 	}
-	current->plug = plug;
+	blk_finish_plug(&plug);
+	current->plug = submitter_plug;
 	return BLK_STS_OK;
 }
 
