@@ -429,8 +429,10 @@ int pcache_cache_unregister(int id)
 	return 0;
 }
 
-static ssize_t attach_store(struct device *dev, struct device_attribute *attr,
-			    const char *buf, size_t count)
+/* A control command to a cache device: a trimmed, NUL-terminated copy. */
+static ssize_t pcache_cache_command(struct device *dev, const char *buf,
+				    size_t count,
+				    int (*command)(struct pcache_cache *, char *))
 {
 	char *options;
 	int ret;
@@ -440,26 +442,22 @@ static ssize_t attach_store(struct device *dev, struct device_attribute *attr,
 	options = kstrndup(buf, count, GFP_KERNEL);
 	if (!options)
 		return -ENOMEM;
-	ret = pcache_backing_attach(to_pcache_cache(dev), strim(options));
+	ret = command(to_pcache_cache(dev), strim(options));
 	kfree(options);
 	return ret ? ret : count;
+}
+
+static ssize_t attach_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
+{
+	return pcache_cache_command(dev, buf, count, pcache_backing_attach);
 }
 static DEVICE_ATTR_WO(attach);
 
 static ssize_t detach_store(struct device *dev, struct device_attribute *attr,
 			    const char *buf, size_t count)
 {
-	char *options;
-	int ret;
-
-	if (!capable(CAP_SYS_ADMIN))
-		return -EPERM;
-	options = kstrndup(buf, count, GFP_KERNEL);
-	if (!options)
-		return -ENOMEM;
-	ret = pcache_backing_detach(to_pcache_cache(dev), strim(options));
-	kfree(options);
-	return ret ? ret : count;
+	return pcache_cache_command(dev, buf, count, pcache_backing_detach);
 }
 static DEVICE_ATTR_WO(detach);
 
