@@ -260,6 +260,41 @@ static void fill(struct pcache_index_part *part,
 }
 
 /*
+ * The two insertions that most writes are, done with one descent: a key
+ * that covers exactly one older extent takes its place (a rewrite of the
+ * same blocks), and a key that overlaps nothing is linked as it is.
+ *
+ * Return: true if @c was applied, false if it needs the general path.
+ */
+static bool change_part_fast(struct pcache_index_part *part,
+			     const struct index_change *c,
+			     struct pcache_extent_pool *pool)
+{
+	const struct pcache_key *key = c->key;
+	struct pcache_extent *ext = first_from(part, c->start);
+
+	if (ext && ext->start == c->start && ext_end(ext) == c->end &&
+	    gives_way(c, ext)) {
+		ext->seg = key->seg;
+		ext->seg_off = seg_off_at(key->seg_off, key->start, c->start);
+		ext->flags = key->flags;
+		ext->seq = key->seq;
+		return true;
+	}
+	if ((ext && ext->start < c->end) || !pool->nr)
+		return false;
+	ext = pcache_extent_pool_get(pool);
+	ext->start = c->start;
+	ext->len = c->end - c->start;
+	ext->seg = key->seg;
+	ext->seg_off = seg_off_at(key->seg_off, key->start, c->start);
+	ext->flags = key->flags;
+	ext->seq = key->seq;
+	link_extent(part, ext);
+	return true;
+}
+
+/*
  * Apply @c to the one partition it lies in, if the pool can cover it.
  *
  * Return: 0 when done, else the number of extents the pool lacks.
@@ -274,6 +309,10 @@ static unsigned int change_part(struct pcache_index *idx,
 
 	part = &idx->parts[c->start >> idx->part_shift];
 	spin_lock(&part->lock);
+	if (c->key && change_part_fast(part, c, pool)) {
+		spin_unlock(&part->lock);
+		return 0;
+	}
 	carve_count(part, c, &need, &dropped);
 	have = pool->nr + dropped;
 	if (have < need) {

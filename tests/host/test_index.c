@@ -217,6 +217,7 @@ struct piece {
 	u64 seq;
 	u64 ext_start;		/* the whole extent a hit is part of */
 	u32 ext_len;
+	const struct pcache_extent *ext;	/* which extent, for identity */
 };
 
 struct recorder {
@@ -248,6 +249,7 @@ static int record(void *ctx, u64 start, u32 len,
 		p->seq = hit->seq;
 		p->ext_start = hit->start;
 		p->ext_len = hit->len;
+		p->ext = hit;
 	}
 	if (r->stop_after && r->n == r->stop_after)
 		return r->stop_ret;
@@ -462,6 +464,57 @@ static void test_full_cover(void **state)
 	assert_int_equal(pool.nr, 2);
 	assert_int_equal(lookup(&idx, 10, 30), 1);
 	assert_hit(0, 10, 30, 3, 0, 5);
+	teardown_index(&idx, &pool);
+}
+
+/* The write path's common cases: a rewrite of the same blocks, a new range. */
+static void test_rewrite_in_place(void **state)
+{
+	const struct pcache_extent *ext;
+	struct pcache_extent_pool pool;
+	struct pcache_index idx;
+	struct pcache_key k;
+
+	(void)state;
+	pcache_extent_pool_init(&pool);
+	assert_int_equal(pcache_index_init(&idx, 4096, 10), 0);
+
+	/* Nothing overlaps: the pool's one extent is linked as it is. */
+	pool_fill(&pool, 1);
+	k = key(64, 8, 1, 4096, 10);
+	assert_int_equal(pcache_index_insert(&idx, &k, &pool), 0);
+	assert_int_equal(pool.nr, 0);
+	assert_int_equal(lookup(&idx, 64, 8), 1);
+	assert_hit(0, 64, 8, 1, 4096, 10);
+	ext = pieces[0].ext;
+
+	/* A newer key over exactly that range takes over the same extent. */
+	k = key(64, 8, 7, 8192, 11);
+	assert_int_equal(pcache_index_insert(&idx, &k, &pool), 0);
+	assert_int_equal(pool.nr, 0);
+	assert_int_equal(lookup(&idx, 60, 16), 3);
+	assert_gap(0, 60, 4);
+	assert_hit(1, 64, 8, 7, 8192, 11);
+	assert_ptr_equal(pieces[1].ext, ext);
+	assert_gap(2, 72, 4);
+
+	/* An older key over exactly that range changes nothing. */
+	k = key(64, 8, 2, 0, 9);
+	assert_int_equal(pcache_index_insert(&idx, &k, &pool), 0);
+	assert_int_equal(lookup(&idx, 64, 8), 1);
+	assert_hit(0, 64, 8, 7, 8192, 11);
+	assert_stats(&idx, 1, 8);
+
+	/* Same start, longer: not a rewrite; the general path needs a piece. */
+	k = key(64, 16, 3, 0, 12);
+	assert_int_equal(pcache_index_insert(&idx, &k, &pool), 0);
+	assert_int_equal(pool.nr, 0);
+	assert_int_equal(lookup(&idx, 64, 16), 1);
+	assert_hit(0, 64, 16, 3, 0, 12);
+	/* Next to it, with an empty pool: the caller is asked for one. */
+	k = key(80, 8, 3, 8192, 13);
+	assert_int_equal(pcache_index_insert(&idx, &k, &pool), 1);
+	assert_stats(&idx, 1, 16);
 	teardown_index(&idx, &pool);
 }
 
@@ -1397,6 +1450,7 @@ int main(void)
 		cmocka_unit_test_setup(test_trim_front_back, forget_leaks),
 		cmocka_unit_test_setup(test_split_middle, forget_leaks),
 		cmocka_unit_test_setup(test_full_cover, forget_leaks),
+		cmocka_unit_test_setup(test_rewrite_in_place, forget_leaks),
 		cmocka_unit_test_setup(test_older_under_newer, forget_leaks),
 		cmocka_unit_test_setup(test_equal_seq, forget_leaks),
 		cmocka_unit_test_setup(test_partition_boundary, forget_leaks),
