@@ -227,11 +227,19 @@ static void pcache_index_add(struct pcache_backing *backing,
 			     const struct pcache_key *key, gfp_t gfp)
 {
 	struct pcache_extent_pool pool;
+	struct pcache_extent *ext;
 
 	pcache_extent_pool_init(&pool);
+	ext = this_cpu_xchg(backing->heads->spare, NULL);
+	if (ext)
+		pcache_extent_pool_put(&pool, ext);
 	/* Cannot fail: the mempool waits rather than fail with GFP_NOIO. */
 	WARN_ON(pcache_index_insert_alloc(&backing->index, key, &pool,
 					  pcache_extent_alloc, &gfp));
+	/* Keep one extent for the next write, this CPU's or another's. */
+	ext = pcache_extent_pool_get(&pool) ?: pcache_extent_alloc(&gfp);
+	if (this_cpu_cmpxchg(backing->heads->spare, NULL, ext))
+		pcache_extent_free(ext, NULL);
 	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
 }
 
@@ -641,6 +649,21 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 	return i;
 }
 
+static void pcache_heads_free(struct pcache_backing *backing)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct pcache_head *head = per_cpu_ptr(backing->heads, cpu);
+
+		kfree(head->hdr);
+		if (head->spare)
+			pcache_extent_free(head->spare, NULL);
+	}
+	free_percpu(backing->heads);
+	backing->heads = NULL;
+}
+
 /*
  * Bring up the cache of a backing device that was just opened: its index,
  * per-CPU heads, and a replay of every segment it owns.
@@ -673,6 +696,7 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 
 		spin_lock_init(&head->lock);
 		head->open = false;
+		head->spare = NULL;
 		head->hdr = kmalloc(sizeof(*head->hdr), GFP_KERNEL);
 		if (!head->hdr) {
 			ret = -ENOMEM;
@@ -711,10 +735,7 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 out_rwsem:
 	percpu_free_rwsem(&backing->space_lock);
 out_heads:
-	for_each_possible_cpu(cpu)
-		kfree(per_cpu_ptr(backing->heads, cpu)->hdr);
-	free_percpu(backing->heads);
-	backing->heads = NULL;
+	pcache_heads_free(backing);
 out_index:
 	pcache_index_exit(&backing->index, pcache_extent_free, NULL);
 	return ret;
@@ -723,16 +744,11 @@ out_index:
 /* The disk is gone: drop the DRAM state.  pmem keeps what it holds. */
 void pcache_cache_backing_stop(struct pcache_backing *backing)
 {
-	int cpu;
-
 	if (!backing->heads)
 		return;
 	cancel_work_sync(&backing->empty_work);
 	percpu_free_rwsem(&backing->space_lock);
-	for_each_possible_cpu(cpu)
-		kfree(per_cpu_ptr(backing->heads, cpu)->hdr);
-	free_percpu(backing->heads);
-	backing->heads = NULL;
+	pcache_heads_free(backing);
 	pcache_index_exit(&backing->index, pcache_extent_free, NULL);
 }
 

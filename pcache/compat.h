@@ -15,6 +15,20 @@
 #include <linux/fs.h>
 #include "pcache_compat_probes.h"
 
+/*
+ * CRC32C of on-media structures, once per write for the key record.  Up to
+ * 6.13, crc32c() is a crypto API call (a shash, then the driver); the CRC
+ * library's __crc32c_le() computes the same value directly.  Later kernels
+ * have only crc32c(), itself a direct library call.
+ */
+#ifdef PCACHE_HAVE_CRC32C_LE
+#include <linux/crc32.h>
+#define pcache_crc32c(crc, buf, len)	__crc32c_le(crc, (const u8 *)(buf), len)
+#else
+#include <linux/crc32c.h>
+#define pcache_crc32c(crc, buf, len)	crc32c(crc, buf, len)
+#endif
+
 /* Bus attribute callbacks: const struct bus_type since 6.4. */
 #ifdef PCACHE_HAVE_BUS_ATTR_CONST
 #define pcache_bus_type_arg		const struct bus_type

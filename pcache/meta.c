@@ -7,13 +7,19 @@
  * anything uses it, so a bad or hostile image is refused with a reason
  * instead of steering the module out of bounds.
  */
-#include <linux/crc32c.h>
 #include <linux/errno.h>
 #include <linux/kernel.h>
 #include <linux/log2.h>
 #include <linux/string.h>
 
 #include "meta.h"
+#ifdef __KERNEL__
+#include "compat.h"
+#else
+/* Host tests: the shim's crc32c(). */
+#include <linux/crc32c.h>
+#define pcache_crc32c(crc, buf, len)	crc32c(crc, buf, len)
+#endif
 
 /* CRC32C of an object whose first field is its __le32 crc, taken as zero. */
 u32 pcache_meta_crc(const void *obj, size_t size)
@@ -21,9 +27,9 @@ u32 pcache_meta_crc(const void *obj, size_t size)
 	static const u8 zero_crc[4];
 	u32 crc;
 
-	crc = crc32c(~0u, zero_crc, sizeof(zero_crc));
-	return crc32c(crc, (const u8 *)obj + sizeof(zero_crc),
-		      size - sizeof(zero_crc));
+	crc = pcache_crc32c(~0u, zero_crc, sizeof(zero_crc));
+	return pcache_crc32c(crc, (const u8 *)obj + sizeof(zero_crc),
+			     size - sizeof(zero_crc));
 }
 
 static bool all_zero(const void *buf, size_t len)
@@ -256,7 +262,9 @@ int pcache_seg_header_check(const struct pcache_seg_header *hdr,
 void pcache_key_seal(struct pcache_key_record *rec)
 {
 	rec->magic = cpu_to_le32(PCACHE_KEY_MAGIC);
-	rec->crc = cpu_to_le32(pcache_meta_crc(rec, sizeof(*rec)));
+	/* pcache_meta_crc()'s value, in one pass: this is on every write. */
+	rec->crc = 0;
+	rec->crc = cpu_to_le32(pcache_crc32c(~0u, rec, sizeof(*rec)));
 }
 
 /*

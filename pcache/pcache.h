@@ -78,6 +78,13 @@ struct pcache_head {
 	u32 data_off;			/* next data byte in the segment */
 	u32 nr_keys;			/* records written in the segment */
 	struct pcache_seg_header *hdr;	/* staging buffer for a new header */
+	/*
+	 * An index extent kept ready for this CPU's next write, so that
+	 * inserting a key into an empty range needs no allocation and no
+	 * second pass.  Taken and put back with this_cpu_xchg/cmpxchg, not
+	 * under @lock.
+	 */
+	struct pcache_extent *spare;
 };
 
 enum pcache_backing_state {
