@@ -8,7 +8,9 @@
 #   make check           everything CI runs: set-up, both kernels with W=1 and
 #                        -Werror, checkpatch, sparse, shellcheck, guest selftests
 #   make demo            the main job: a guest with pmem and pcache, step by step
-#   make selftests       guest selftests only (KERNELS="6.1 6.12", TESTS=...)
+#   make bench           fio in one guest: pcache against raw pmem (KERNEL=...)
+#   make selftests       guest selftests only (KERNELS="6.1 6.12", TESTS=...);
+#                        LONG=1 is the long mode (20 power cuts instead of 3)
 #   make shell           an interactive guest shell with pmem and two disks
 #   make clean           remove build products (keeps downloaded kernels)
 #
@@ -19,8 +21,9 @@ KERNEL ?= 6.1
 KERNELS ?= 6.1 6.12
 TESTS ?= selftests/harness selftests/pcache
 KDIR ?=
+LONG ?=
 
-.PHONY: all modules setup check demo selftests shell clean distclean
+.PHONY: all modules setup check demo bench selftests shell clean distclean
 
 all: modules
 
@@ -42,9 +45,13 @@ demo: setup
 	@scripts/build.sh $(KERNEL) >/dev/null
 	@scripts/demo.sh --kernel $(KERNEL)
 
+bench: setup
+	@scripts/build.sh $(KERNEL) >/dev/null
+	@scripts/bench.sh --kernel $(KERNEL)
+
 selftests: setup
 	@for k in $(KERNELS); do scripts/build.sh $$k >/dev/null || exit 1; done
-	@scripts/selftests.sh $(foreach k,$(KERNELS),--kernel $(k)) $(TESTS)
+	@$(if $(LONG),PCACHE_TEST_CUTS=20 )scripts/selftests.sh $(foreach k,$(KERNELS),--kernel $(k)) $(TESTS)
 
 shell: setup
 	@scripts/build.sh $(KERNEL) >/dev/null

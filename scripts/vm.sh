@@ -22,31 +22,40 @@
 #   --images DIR     where disk images live (default build/vm)
 #   --fresh          start from zeroed images
 #   --pmem SIZE      size of the vNVDIMM (default 1G)
+#   --nvdimms N      number of vNVDIMMs of that size, one region each, so
+#                    namespaceN.0 becomes /dev/pmemN (default 1)
+#   --pmem-prealloc  allocate the vNVDIMM files up front (QEMU prealloc=on):
+#                    no host page fault on the guest's first touch of a page
 #   --disks N        number of backing disks (default 2)
 #   --disk-size SIZE size of each backing disk (default 1G)
 #   --mem SIZE       guest RAM (default 2G)
 #   --timeout SEC    per boot (default 600)
 #   --max-boots N    give up after N boots (default 500)
 #   --log FILE       keep the whole console log there
+#   --append ARGS    more guest kernel command-line arguments
 #   --quiet          do not stream the console (the log still has it)
 #   --shell          interactive shell on the console instead of a command
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 kernel=6.1 images="$PCACHE_BUILD/vm" fresh="" pmem_size=1G disks=2 disk_size=1G
-mem=2G timeout=600 max_boots=500 log="" quiet="" shell=""
+mem=2G timeout=600 max_boots=500 log="" quiet="" shell="" append=""
+nvdimms=1 prealloc=off
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) kernel=$2; shift ;;
 	--images) images=$2; shift ;;
 	--fresh) fresh=1 ;;
 	--pmem) pmem_size=$2; shift ;;
+	--nvdimms) nvdimms=$2; shift ;;
+	--pmem-prealloc) prealloc=on ;;
 	--disks) disks=$2; shift ;;
 	--disk-size) disk_size=$2; shift ;;
 	--mem) mem=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
 	--max-boots) max_boots=$2; shift ;;
 	--log) log=$2; shift ;;
+	--append) append=$2; shift ;;
 	--quiet) quiet=1 ;;
 	--shell) shell=1 ;;
 	--) shift; break ;;
@@ -76,7 +85,7 @@ fi
 # show through as pmem latency.  tmpfs still survives a kill of QEMU.
 shm=/dev/shm/pcache-$(id -u)
 mkdir -p "$images" "$shm"
-pmem_img="$shm/$(echo "$images" | md5sum | cut -c1-12)-pmem0.img"
+pmem_prefix="$shm/$(echo "$images" | md5sum | cut -c1-12)"
 make_image() {
 	local img=$1 size=$2
 	if [ -n "$fresh" ] || [ ! -f "$img" ]; then
@@ -84,7 +93,17 @@ make_image() {
 		truncate -s "$size" "$img"
 	fi
 }
-make_image "$pmem_img" "$pmem_size"
+[[ $nvdimms =~ ^[1-4]$ ]] || die "--nvdimms takes 1 to 4"
+for ((i = 0; i < nvdimms; i++)); do
+	make_image "$pmem_prefix-pmem$i.img" "$pmem_size"
+done
+nvdimm_args() {
+	local i
+	for ((i = 0; i < nvdimms; i++)); do
+		printf '%q ' -object "memory-backend-file,id=nv$i,share=on,mem-path=$pmem_prefix-pmem$i.img,size=$pmem_size,prealloc=$prealloc" \
+			-device "nvdimm,id=nvdimm$i,memdev=nv$i"
+	done
+}
 # Each disk has a serial (/dev/disk/by-id/virtio-SERIAL in the guest) that
 # stays with its image, as a real disk's serial stays with the disk.
 make_disk() {
@@ -143,14 +162,14 @@ qemu_cmd() {
 	local phase=$1
 	echo qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
 		-machine pc,nvdimm=on -accel tcg,thread=multi -cpu max -smp 2 \
-		-m "$mem,slots=2,maxmem=$((2 * ${mem%G} + ${pmem_size%G} + 1))G"
-	echo -object "memory-backend-file,id=nv0,share=on,mem-path=$pmem_img,size=$pmem_size"
-	echo -device nvdimm,id=nvdimm0,memdev=nv0
+		-m "$mem,slots=$((nvdimms + 1)),maxmem=$((2 * ${mem%G} + nvdimms * ${pmem_size%G} + 1))G"
+	nvdimm_args
+	echo
 	drive_args
 	echo
 	echo -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	echo -kernel "$vmlinuz" -initrd "$initrd"
-	echo -append "'console=ttyS0,115200 loglevel=4 panic=-1 mitigations=off random.trust_cpu=on pcvm.top=$PCACHE_TOP pcvm.moddir=$(kernel_modules_dir "$rel") pcvm.run=$run pcvm.phase=$phase'"
+	echo -append "'console=ttyS0,115200 loglevel=4 panic=-1 mitigations=off random.trust_cpu=on pcvm.top=$PCACHE_TOP pcvm.moddir=$(kernel_modules_dir "$rel") pcvm.run=$run pcvm.phase=$phase${append:+ $append}'"
 }
 
 # Kernel log lines that fail a run, whatever the command said.
