@@ -223,8 +223,13 @@ static bool pcache_log_append(struct pcache_backing *backing,
 	return true;
 }
 
-static void pcache_index_add(struct pcache_backing *backing,
-			     const struct pcache_key *key, gfp_t gfp)
+/*
+ * Insert @key, starting with this CPU's spare extent.  Returns an extent
+ * left over for pcache_spare_refill(), or NULL.
+ */
+static struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
+					      const struct pcache_key *key,
+					      gfp_t gfp)
 {
 	struct pcache_extent_pool pool;
 	struct pcache_extent *ext;
@@ -236,11 +241,26 @@ static void pcache_index_add(struct pcache_backing *backing,
 	/* Cannot fail: the mempool waits rather than fail with GFP_NOIO. */
 	WARN_ON(pcache_index_insert_alloc(&backing->index, key, &pool,
 					  pcache_extent_alloc, &gfp));
-	/* Keep one extent for the next write, this CPU's or another's. */
-	ext = pcache_extent_pool_get(&pool) ?: pcache_extent_alloc(&gfp);
+	ext = pcache_extent_pool_get(&pool);
+	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
+	return ext;
+}
+
+/*
+ * Keep one extent ready for the next write on this CPU (or, after a
+ * migration, another): @ext if there is one, else a new one.  Called with
+ * no lock held, so that a mempool wait never holds up emptying the cache.
+ */
+static void pcache_spare_refill(struct pcache_backing *backing,
+				struct pcache_extent *ext, gfp_t gfp)
+{
+	if (!ext) {
+		if (this_cpu_read(backing->heads->spare))
+			return;
+		ext = pcache_extent_alloc(&gfp);
+	}
 	if (this_cpu_cmpxchg(backing->heads->spare, NULL, ext))
 		pcache_extent_free(ext, NULL);
-	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
 }
 
 static void pcache_cache_empty_work(struct work_struct *work)
@@ -279,6 +299,7 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 {
 	sector_t pos = blk_rq_pos(rq);
 	u32 left = blk_rq_sectors(rq), done = 0, len;
+	struct pcache_extent *spare;
 	struct pcache_key key;
 
 	while (left) {
@@ -291,8 +312,9 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 				return BLK_STS_IOERR;
 			continue;
 		}
-		pcache_index_add(backing, &key, GFP_NOIO);
+		spare = pcache_index_add(backing, &key, GFP_NOIO);
 		percpu_up_read(&backing->space_lock);
+		pcache_spare_refill(backing, spare, GFP_NOIO);
 		pos += len;
 		done += len;
 		left -= len;
@@ -642,7 +664,9 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		key.flags = PCACHE_EXTENT_DIRTY;
 		key.seq = le64_to_cpu(recs[i % batch].seq);
 		*max_seq = max(*max_seq, key.seq);
-		pcache_index_add(backing, &key, GFP_KERNEL);
+		pcache_spare_refill(backing,
+				    pcache_index_add(backing, &key, GFP_KERNEL),
+				    GFP_KERNEL);
 	}
 	pr_debug("cache%d: backing%u: segment %u: %u keys, %s\n", cache->id,
 		 backing->id, seg, i, why ?: "full");
