@@ -918,6 +918,227 @@ static void test_seed_images(void **state)
 
 static u64 rng_state;
 
+/* ---- segment headers and the key records of a segment's log ---- */
+
+#define LOG_GEN		0x9e3779b97f4a7c15ULL
+#define LOG_BACKING	(1ULL << 21)	/* sectors: a 1 GiB backing device */
+
+static const u8 other_uuid[PCACHE_UUID_SIZE] = { 1, 2, 3 };
+static struct pcache_seg_header hdr;
+
+static void hdr_reseal(void)
+{
+	hdr.crc = cpu_to_le32(pcache_meta_crc(&hdr, sizeof(hdr)));
+}
+
+static int hdr_check(void)
+{
+	why = NULL;
+	return pcache_seg_header_check(&hdr, test_uuid, &why);
+}
+
+static void test_seg_header(void **state)
+{
+	(void)state;
+	pcache_seg_header_init(&hdr, test_uuid, other_uuid, 7, LOG_GEN);
+	assert_int_equal(hdr_check(), 0);
+	assert_int_equal(le64_to_cpu(hdr.epoch), 7);
+	assert_int_equal(le64_to_cpu(hdr.gen), LOG_GEN);
+
+	hdr.epoch = cpu_to_le64(8);
+	assert_rejected(hdr_check(), -EUCLEAN, "checksum mismatch");
+	hdr_reseal();
+	assert_int_equal(hdr_check(), 0);
+
+	memset(&hdr, 0, sizeof(hdr));
+	assert_rejected(hdr_check(), -EINVAL, "no segment header");
+
+	pcache_seg_header_init(&hdr, other_uuid, other_uuid, 7, LOG_GEN);
+	assert_rejected(hdr_check(), -EUCLEAN, "of another cache");
+
+	pcache_seg_header_init(&hdr, test_uuid, other_uuid, 7, 0);
+	assert_rejected(hdr_check(), -EUCLEAN, "no generation");
+
+	pcache_seg_header_init(&hdr, test_uuid, other_uuid, 7, LOG_GEN);
+	hdr.reserved[4031] = 1;
+	hdr_reseal();
+	assert_rejected(hdr_check(), -EUCLEAN, "unknown fields");
+	pcache_seg_header_init(&hdr, test_uuid, other_uuid, 7, LOG_GEN);
+	hdr.reserved0 = cpu_to_le32(1);
+	hdr_reseal();
+	assert_rejected(hdr_check(), -EUCLEAN, "unknown fields");
+}
+
+static struct pcache_replay_cursor log_cursor(void)
+{
+	return (struct pcache_replay_cursor){
+		.gen = LOG_GEN,
+		.data_end = pcache_seg_data_offset(SEG_SIZE),
+		.segment_size = SEG_SIZE,
+		.backing_sectors = LOG_BACKING,
+	};
+}
+
+/* A sealed record, as the write path makes it. */
+static struct pcache_key_record log_record(u64 seq, u64 start, u32 len,
+					   u32 data_off)
+{
+	struct pcache_key_record rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.seq = cpu_to_le64(seq);
+	rec.gen = cpu_to_le64(LOG_GEN);
+	rec.start = cpu_to_le64(start);
+	rec.len = cpu_to_le32(len);
+	rec.data_off = cpu_to_le32(data_off);
+	pcache_key_seal(&rec);
+	return rec;
+}
+
+static int key_check(const struct pcache_key_record *rec,
+		     struct pcache_replay_cursor *cur)
+{
+	why = NULL;
+	return pcache_key_check(rec, cur, &why);
+}
+
+/* The seal is the CRC the checks of every other structure compute. */
+static void test_key_seal(void **state)
+{
+	struct pcache_key_record rec = log_record(1, 0, 8, 69632);
+
+	(void)state;
+	assert_int_equal(le32_to_cpu(rec.magic), PCACHE_KEY_MAGIC);
+	assert_int_equal(le32_to_cpu(rec.crc), pcache_meta_crc(&rec, sizeof(rec)));
+	rec.crc = 0;
+	assert_int_equal(pcache_meta_crc(&rec, sizeof(rec)),
+			 crc32c(~0u, &rec, sizeof(rec)));
+}
+
+/* A log as the write path leaves it replays whole, then ends cleanly. */
+static void test_key_log(void **state)
+{
+	struct pcache_replay_cursor cur = log_cursor();
+	u32 off = pcache_seg_data_offset(SEG_SIZE);
+	struct pcache_key_record rec;
+	u64 seq = 100;
+	u32 i;
+
+	(void)state;
+	for (i = 0; i < 64; i++) {
+		u32 len = 1 + i % 16;
+
+		/* Seqs of one segment rise, with gaps (other CPUs' writes). */
+		seq += 1 + i % 3;
+		rec = log_record(seq, (i * 977) % (LOG_BACKING - 16), len, off);
+		assert_int_equal(key_check(&rec, &cur), 0);
+		assert_int_equal(cur.prev_seq, seq);
+		off += len << 9;
+		assert_int_equal(cur.data_end, off);
+	}
+	/* Never written: zeroes end the log. */
+	memset(&rec, 0, sizeof(rec));
+	assert_rejected(key_check(&rec, &cur), -EUCLEAN, "no intact record");
+
+	/* Data may fill the segment to its last byte, not beyond. */
+	cur = log_cursor();
+	rec = log_record(1, 0, 8, SEG_SIZE - 4096);
+	assert_int_equal(key_check(&rec, &cur), 0);
+	cur = log_cursor();
+	rec = log_record(1, 0, 9, SEG_SIZE - 4096);
+	assert_rejected(key_check(&rec, &cur), -EUCLEAN, "outside its place");
+}
+
+/* Every way a record ends replay, and the cursor stays where it was. */
+static void test_key_rejects(void **state)
+{
+	const u32 data = pcache_seg_data_offset(SEG_SIZE);
+	struct pcache_replay_cursor cur, before;
+	struct pcache_key_record rec, prev;
+	unsigned int byte, bit;
+
+	(void)state;
+	cur = log_cursor();
+	prev = log_record(10, 100, 8, data);
+	assert_int_equal(key_check(&prev, &cur), 0);
+	before = cur;
+
+#define EXPECT_END(r, reason) do {					\
+		cur = before;						\
+		assert_rejected(key_check(&(r), &cur), -EUCLEAN, reason); \
+		assert_memory_equal(&cur, &before, sizeof(cur));	\
+	} while (0)
+
+	/* Any flipped bit of a record breaks its CRC. */
+	for (byte = 0; byte < sizeof(rec); byte++) {
+		for (bit = 0; bit < 8; bit++) {
+			rec = log_record(11, 200, 8, data + 4096);
+			((u8 *)&rec)[byte] ^= 1u << bit;
+			EXPECT_END(rec, "no intact record");
+		}
+	}
+	/* Torn: the first half of a new record over an older one. */
+	rec = log_record(11, 200, 8, data + 4096);
+	memcpy((u8 *)&rec + 32, (u8 *)&prev + 32, 32);
+	EXPECT_END(rec, "no intact record");
+
+	/* A record of an earlier lap of the segment: intact, another gen. */
+	rec = log_record(11, 200, 8, data + 4096);
+	rec.gen = cpu_to_le64(LOG_GEN + 1);
+	pcache_key_seal(&rec);
+	EXPECT_END(rec, "earlier lap");
+
+	/* Out of sequence: the same seq again, or an older one. */
+	rec = log_record(10, 200, 8, data + 4096);
+	EXPECT_END(rec, "out of sequence");
+	rec = log_record(9, 200, 8, data + 4096);
+	EXPECT_END(rec, "out of sequence");
+
+	/* Fields this version does not know. */
+	rec = log_record(11, 200, 8, data + 4096);
+	rec.flags = cpu_to_le32(1);
+	pcache_key_seal(&rec);
+	EXPECT_END(rec, "unknown fields");
+	rec = log_record(11, 200, 8, data + 4096);
+	rec.data_crc = cpu_to_le32(1);
+	pcache_key_seal(&rec);
+	EXPECT_END(rec, "unknown fields");
+	rec = log_record(11, 200, 8, data + 4096);
+	rec.reserved[15] = 0x80;
+	pcache_key_seal(&rec);
+	EXPECT_END(rec, "unknown fields");
+
+	/* Ranges the backing device does not have, or none at all. */
+	rec = log_record(11, 200, 0, data + 4096);
+	EXPECT_END(rec, "outside the backing device");
+	rec = log_record(11, LOG_BACKING, 8, data + 4096);
+	EXPECT_END(rec, "outside the backing device");
+	rec = log_record(11, LOG_BACKING - 7, 8, data + 4096);
+	EXPECT_END(rec, "outside the backing device");
+	rec = log_record(11, ~0ULL - 3, 8, data + 4096);
+	EXPECT_END(rec, "outside the backing device");
+	rec = log_record(11, 0, 0xffffffffu, data + 4096);
+	EXPECT_END(rec, "outside the backing device");
+
+	/* Data that is not after the previous record's, inside the segment. */
+	rec = log_record(11, 200, 8, data + 4095);
+	EXPECT_END(rec, "outside its place");		/* previous data */
+	rec = log_record(11, 200, 8, data + 4096 + 1);
+	EXPECT_END(rec, "outside its place");		/* not a sector */
+	rec = log_record(11, 200, 8, 4096);
+	EXPECT_END(rec, "outside its place");		/* in the key area */
+	rec = log_record(11, 200, 8, SEG_SIZE);
+	EXPECT_END(rec, "outside its place");
+	rec = log_record(11, 200, 8, 0xfffffe00u);
+	EXPECT_END(rec, "outside its place");		/* no u32 wrap */
+#undef EXPECT_END
+
+	/* After all that, the next good record is still taken. */
+	cur = before;
+	rec = log_record(11, 200, 8, data + 4096);
+	assert_int_equal(key_check(&rec, &cur), 0);
+}
+
 static u64 rng(void)
 {
 	/* xorshift64* */
@@ -1135,6 +1356,11 @@ int main(void)
 		cmocka_unit_test(test_select_torn),
 		cmocka_unit_test(test_select_newer_invalid),
 		cmocka_unit_test(test_select_both_bad),
+
+		cmocka_unit_test(test_seg_header),
+		cmocka_unit_test(test_key_seal),
+		cmocka_unit_test(test_key_log),
+		cmocka_unit_test(test_key_rejects),
 
 		cmocka_unit_test(test_seed_images),
 		cmocka_unit_test(test_sb_mutations),
