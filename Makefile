@@ -9,6 +9,8 @@
 #                        -Werror, checkpatch, sparse, shellcheck, guest selftests
 #   make demo            the main job: a guest with pmem and pcache, step by step
 #   make bench           fio in one guest: pcache against raw pmem (KERNEL=...)
+#   make fuzz            host unit tests, then each fuzz target for 10 minutes
+#                        (FUZZ_SECONDS=N to change)
 #   make selftests       guest selftests only (KERNELS="6.1 6.12", TESTS=...);
 #                        LONG=1 is the long mode (20 power cuts instead of 3)
 #   make shell           an interactive guest shell with pmem and two disks
@@ -23,7 +25,7 @@ TESTS ?= selftests/harness selftests/pcache
 KDIR ?=
 LONG ?=
 
-.PHONY: all modules setup check demo bench selftests shell clean distclean
+.PHONY: all modules setup check demo bench fuzz selftests shell clean distclean
 
 all: modules
 
@@ -48,6 +50,10 @@ demo: setup
 bench: setup
 	@scripts/build.sh $(KERNEL) >/dev/null
 	@scripts/bench.sh --kernel $(KERNEL)
+
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/unit-tests.sh
 
 selftests: setup
 	@for k in $(KERNELS); do scripts/build.sh $$k >/dev/null || exit 1; done

@@ -35,14 +35,14 @@ run make -s -C tests/host O="$host_build" check ||
 	die "unit tests failed"
 
 if [ "$FUZZ_SECONDS" -eq 0 ]; then
-	say "fuzz target: tests/host/fuzz_meta.c on the seed corpus only (clang, libFuzzer, ASan, UBSan)"
+	say "fuzz targets: tests/host/fuzz_meta.c and fuzz_replay.c on their seed corpora only (clang, libFuzzer, ASan, UBSan)"
 else
-	say "fuzz smoke run: tests/host/fuzz_meta.c for ${FUZZ_SECONDS}s (clang, libFuzzer, ASan, UBSan)"
+	say "fuzz smoke run: tests/host/fuzz_meta.c and fuzz_replay.c, ${FUZZ_SECONDS}s each (clang, libFuzzer, ASan, UBSan)"
 fi
 mkdir -p "$host_build"
 if ! run make -s -C tests/host O="$host_build" FUZZ_SECONDS="$FUZZ_SECONDS" fuzz >"$fuzz_log" 2>&1; then
 	tail -n 40 "$fuzz_log" >&2
-	die "fuzzing failed: see $fuzz_log and $host_build/fuzz/crashes/"
+	die "fuzzing failed: see $fuzz_log and $host_build/fuzz/crashes/, replay-crashes/"
 fi
 grep -E '^(gen_corpus:|Done [0-9]+ runs|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' "$fuzz_log" |
 	sed 's/^/  /' >&2
