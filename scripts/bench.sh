@@ -51,7 +51,7 @@ if [ "${1:-}" != --in-guest ]; then
 	log=$results/bench-$kernel-$stamp.log
 	csv=$results/bench-$kernel-$stamp.csv
 	say "bench: guest with Debian $rel, 2 x 3 GiB preallocated pmem; $repeat rounds of $ios I/Os per run"
-	"$PCACHE_TOP/scripts/vm.sh" --kernel "$kernel" --fresh --nvdimms 2 --pmem 3G --pmem-prealloc \
+	"$PCACHE_TOP/scripts/vm.sh" --kernel "$kernel" --fresh --nvdimms 2 --pmem 3G --pmem-prealloc --discard-pmem \
 		--disk-size 4G \
 		--append tsc=reliable --images "$PCACHE_BUILD/vm/bench" --log "$log" \
 		-- env BENCH_REPEAT="$repeat" BENCH_IOS="$ios" \

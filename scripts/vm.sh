@@ -26,6 +26,7 @@
 #                    namespaceN.0 becomes /dev/pmemN (default 1)
 #   --pmem-prealloc  allocate the vNVDIMM files up front (QEMU prealloc=on):
 #                    no host page fault on the guest's first touch of a page
+#   --discard-pmem   delete the vNVDIMM files when done (they live in RAM)
 #   --disks N        number of backing disks (default 2)
 #   --disk-size SIZE size of each backing disk (default 1G)
 #   --mem SIZE       guest RAM (default 2G)
@@ -40,7 +41,7 @@ set -euo pipefail
 
 kernel=6.1 images="$PCACHE_BUILD/vm" fresh="" pmem_size=1G disks=2 disk_size=1G
 mem=2G timeout=600 max_boots=500 log="" quiet="" shell="" append=""
-nvdimms=1 prealloc=off
+nvdimms=1 prealloc=off discard_pmem=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) kernel=$2; shift ;;
@@ -49,6 +50,7 @@ while [ $# -gt 0 ]; do
 	--pmem) pmem_size=$2; shift ;;
 	--nvdimms) nvdimms=$2; shift ;;
 	--pmem-prealloc) prealloc=on ;;
+	--discard-pmem) discard_pmem=1 ;;
 	--disks) disks=$2; shift ;;
 	--disk-size) disk_size=$2; shift ;;
 	--mem) mem=$2; shift ;;
@@ -94,6 +96,18 @@ make_image() {
 	fi
 }
 [[ $nvdimms =~ ^[1-4]$ ]] || die "--nvdimms takes 1 to 4"
+# A full tmpfs kills the guest with SIGBUS in the middle of a write, which
+# looks like a crash: refuse to start instead.  (Files left by earlier runs
+# with other --images count; --discard-pmem removes a run's own.)
+pmem_bytes() { numfmt --from=iec "${pmem_size%B}"; }
+pmem_needed=$((nvdimms * $(pmem_bytes)))
+for ((i = 0; i < nvdimms; i++)); do
+	[ -n "$fresh" ] || [ ! -f "$pmem_prefix-pmem$i.img" ] ||
+		pmem_needed=$((pmem_needed - $(du -B1 "$pmem_prefix-pmem$i.img" | cut -f1)))
+done
+shm_free=$(($(df -B1 --output=avail "$shm" | tail -n 1)))
+[ "$pmem_needed" -le "$shm_free" ] ||
+	die "$shm has $((shm_free >> 20)) MiB free, the vNVDIMMs need $((pmem_needed >> 20)) MiB: remove old images there (rm $shm/*.img) or use a smaller --pmem"
 for ((i = 0; i < nvdimms; i++)); do
 	make_image "$pmem_prefix-pmem$i.img" "$pmem_size"
 done
@@ -134,6 +148,7 @@ run=$(mktemp -d "$PCACHE_BUILD/vm/run.XXXXXX")
 cleanup() {
 	[ -z "${qpid:-}" ] || kill -9 "$qpid" 2>/dev/null || true
 	rm -rf "$run"
+	[ -z "$discard_pmem" ] || rm -f "$pmem_prefix"-pmem*.img
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
