@@ -16,10 +16,11 @@
 #include "pcache_compat_probes.h"
 
 /*
- * CRC32C of on-media structures, once per write for the key record.  Up to
- * 6.13, crc32c() is a crypto API call (a shash, then the driver); the CRC
- * library's __crc32c_le() computes the same value directly.  Later kernels
- * have only crc32c(), itself a direct library call.
+ * CRC32C of the 64-byte key record, once per write.  Up to 6.13, crc32c()
+ * is a crypto API call (a shash, then the driver), which costs more than
+ * the CRC of 64 bytes; the CRC library's __crc32c_le() computes the same
+ * value directly.  Later kernels have only crc32c(), itself a direct
+ * library call.  Large metadata (the 16 KiB table) keeps crc32c().
  */
 #ifdef PCACHE_HAVE_CRC32C_LE
 #include <linux/crc32.h>
