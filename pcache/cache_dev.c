@@ -366,12 +366,17 @@ int pcache_cache_register(const char *path, bool format, bool force,
 		goto out_unlock;
 	list_add_tail(&cache->node, &pcache_caches);
 	__module_get(THIS_MODULE);
+	/*
+	 * Taken before the cache can be found: an unregister must not slip in
+	 * before its backing devices are restored, or they would be restored
+	 * onto a cache that is unmapped and freed under them.
+	 */
+	mutex_lock(&cache->lock);
 	mutex_unlock(&pcache_lock);
 
 	pr_info("cache%d: %s %s: uuid %pUb, %u segments of %u KiB\n",
 		cache->id, format ? "formatted" : "loaded", path, cache->uuid,
 		cache->segment_count, cache->segment_size >> 10);
-	mutex_lock(&cache->lock);
 	pcache_backing_restore_all(cache);
 	mutex_unlock(&cache->lock);
 	return 0;
