@@ -229,6 +229,16 @@ static u64 carve(struct pcache_index_part *part,
 	return removed;
 }
 
+/* @ext holds the key's data from @sector on. */
+static void take_key(struct pcache_extent *ext, const struct pcache_key *key,
+		     u64 sector)
+{
+	ext->seg = key->seg;
+	ext->seg_off = seg_off_at(key->seg_off, key->start, sector);
+	ext->flags = key->flags;
+	ext->seq = key->seq;
+}
+
 /* Second pass of an insertion, second half: fill the holes with the key. */
 static void fill(struct pcache_index_part *part,
 		 const struct index_change *c, struct pcache_extent_pool *pool)
@@ -246,10 +256,7 @@ static void fill(struct pcache_index_part *part,
 			piece = pcache_extent_pool_get(pool);
 			piece->start = pos;
 			piece->len = hole_end - pos;
-			piece->seg = key->seg;
-			piece->seg_off = seg_off_at(key->seg_off, key->start, pos);
-			piece->flags = key->flags;
-			piece->seq = key->seq;
+			take_key(piece, key, pos);
 			link_extent(part, piece);
 		}
 		if (hole_end == c->end)
@@ -275,10 +282,7 @@ static bool change_part_fast(struct pcache_index_part *part,
 
 	if (ext && ext->start == c->start && ext_end(ext) == c->end &&
 	    gives_way(c, ext)) {
-		ext->seg = key->seg;
-		ext->seg_off = seg_off_at(key->seg_off, key->start, c->start);
-		ext->flags = key->flags;
-		ext->seq = key->seq;
+		take_key(ext, key, c->start);
 		return true;
 	}
 	if ((ext && ext->start < c->end) || !pool->nr)
@@ -286,10 +290,7 @@ static bool change_part_fast(struct pcache_index_part *part,
 	ext = pcache_extent_pool_get(pool);
 	ext->start = c->start;
 	ext->len = c->end - c->start;
-	ext->seg = key->seg;
-	ext->seg_off = seg_off_at(key->seg_off, key->start, c->start);
-	ext->flags = key->flags;
-	ext->seq = key->seq;
+	take_key(ext, key, c->start);
 	link_extent(part, ext);
 	return true;
 }
