@@ -668,7 +668,7 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 			goto out_unlock;
 		}
 	}
-	/* The slot stays taken until the device is gone: its name is reused. */
+	/* The slot stays taken until the device is deleted: its name is reused. */
 	backing->state = PCACHE_BACKING_DETACHING;
 	mutex_unlock(&cache->lock);
 
@@ -701,10 +701,17 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 			cache->id, id, owned);
 	else
 		pr_info("cache%d: backing%u detached\n", cache->id, id);
-	device_unregister(&backing->dev);
+	/*
+	 * The slot is freed only once the sysfs directory is gone (a new
+	 * attach reuses the name), and the last reference is dropped only
+	 * once the slot is freed: whoever looks at the slot under the lock
+	 * must never find a freed backing there.
+	 */
+	device_del(&backing->dev);
 	mutex_lock(&cache->lock);
 	cache->backings[id] = NULL;
 	mutex_unlock(&cache->lock);
+	put_device(&backing->dev);
 	return 0;
 
 out_unlock:
