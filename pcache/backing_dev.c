@@ -65,6 +65,7 @@ static void pcache_backing_release(struct device *dev)
 	struct pcache_backing *backing = to_pcache_backing(dev);
 
 	put_device(&backing->cache->dev);
+	percpu_counter_destroy(&backing->dirty_sectors);
 	kfree(backing);
 }
 
@@ -78,9 +79,17 @@ static struct pcache_backing *pcache_backing_alloc(struct pcache_cache *cache,
 	backing = kzalloc(sizeof(*backing), GFP_KERNEL);
 	if (!backing)
 		return NULL;
+	/* Lives as long as the object: its sysfs file reads it any time. */
+	if (percpu_counter_init(&backing->dirty_sectors, 0, GFP_KERNEL)) {
+		kfree(backing);
+		return NULL;
+	}
 	backing->cache = cache;
 	backing->id = id;
 	backing->disk_index = -1;
+	backing->wb_delay_ms = PCACHE_WB_DELAY_MS_DEFAULT;
+	backing->dirty_high_percent = PCACHE_DIRTY_HIGH_DEFAULT;
+	backing->dirty_low_percent = PCACHE_DIRTY_LOW_DEFAULT;
 	mutex_init(&backing->open_lock);
 	device_initialize(&backing->dev);
 	backing->dev.parent = &cache->dev;
@@ -212,6 +221,7 @@ static int pcache_backing_go_live(struct pcache_backing *backing)
 	ret = pcache_disk_create(backing);
 	if (ret)
 		goto out_stop;
+	pcache_wb_start(backing);
 	return 0;
 
 out_stop:
@@ -624,6 +634,7 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 	struct pcache_backing_table *table;
 	struct pcache_backing *backing;
 	unsigned int id;
+	u64 dropped = 0;
 	u32 owned;
 	bool attached, force;
 	int ret;
@@ -672,18 +683,27 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 	backing->state = PCACHE_BACKING_DETACHING;
 	mutex_unlock(&cache->lock);
 
-	if (attached && backing->caching) {
-		ret = pcache_cache_empty(backing, true);
+	if (attached && !force) {
+		pr_info("cache%d: backing%u: writing back %llu bytes before detaching\n",
+			cache->id, id,
+			pcache_dirty_bytes(backing));
+		ret = pcache_wb_drain(backing);
 		if (ret) {
 			mutex_lock(&cache->lock);
 			backing->state = PCACHE_BACKING_ATTACHED;
 			mutex_unlock(&cache->lock);
 			pcache_disk_unclaim_removal(backing);
-			pr_err("cache%d: detach: backing%u stays attached: its cache could not be written back\n",
-			       cache->id, id);
+			pr_err("cache%d: detach: interrupted; backing%u stays attached with %llu bytes not written back\n",
+			       cache->id, id,
+			       pcache_dirty_bytes(backing));
 			kvfree(table);
 			return ret;
 		}
+	}
+	if (attached) {
+		/* No round may touch the table entry once it is cleared. */
+		pcache_wb_stop(backing);
+		dropped = pcache_dirty_bytes(backing);
 	}
 
 	mutex_lock(&cache->lock);
@@ -699,6 +719,9 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 	if (!attached && owned)
 		pr_warn("cache%d: backing%u forgotten: dropped %u segments of cached data\n",
 			cache->id, id, owned);
+	else if (dropped)
+		pr_warn("cache%d: backing%u detached with force: dropped %llu bytes never written back\n",
+			cache->id, id, dropped);
 	else
 		pr_info("cache%d: backing%u detached\n", cache->id, id);
 	/*
@@ -762,7 +785,16 @@ static struct attribute *pcache_backing_attrs[] = {
 	&dev_attr_disk.attr,
 	NULL,
 };
-ATTRIBUTE_GROUPS(pcache_backing);
+
+static const struct attribute_group pcache_backing_group = {
+	.attrs = pcache_backing_attrs,
+};
+
+static const struct attribute_group *pcache_backing_groups[] = {
+	&pcache_backing_group,
+	&pcache_wb_attr_group,
+	NULL,
+};
 
 static const struct device_type pcache_backing_type = {
 	.name		= "pcache_backing",

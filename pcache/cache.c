@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The write-back cache: writes appended to a log of pmem segments, reads
- * served from it, replay of the log when a backing device comes back, and
- * emptying the cache of a backing device onto it.
+ * served from it, and replay of the log when a backing device comes back.
  *
  * Durability.  A write is durable when it completes: its data is copied
  * into a segment with non-temporal stores, then its key record (one cache
@@ -14,11 +13,10 @@
  * orders overlapping writes; the index keeps the newest, in whatever order
  * replay finds them.
  *
- * Space.  A backing device may own up to its quota of segments.  When none
- * is left, the whole cache of that backing device is written back and
- * flushed, its epoch is bumped in the backing table (one atomic metadata
- * update that makes every segment of the old epoch free), and the write
- * goes on.  Ordered background writeback and segment reclaim replace this.
+ * Space.  A backing device may own up to its quota of segments.  Writeback
+ * (writeback.c) copies the log to the backing device in seq order and
+ * reclaims segments whose every record is there; a write that finds no
+ * segment waits for reclaim.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -36,32 +34,21 @@
 #include "pcache.h"
 
 #define PCACHE_EXTENT_POOL_MIN		256
-#define PCACHE_WRITEBACK_INFLIGHT	64
 
 static struct kmem_cache *pcache_extent_slab;
 static mempool_t *pcache_extent_mempool;
-/*
- * Emptying a cache waits for bios; queue_rq may run under submit_bio(),
- * where bios it submits wait for it to return.  So it is done here.
- */
-static struct workqueue_struct *pcache_empty_wq;
 
-static struct pcache_extent *pcache_extent_alloc(void *ctx)
+/* @ctx points to the gfp_t to allocate with. */
+struct pcache_extent *pcache_extent_alloc(void *ctx)
 {
 	const gfp_t *gfp = ctx;
 
 	return mempool_alloc(pcache_extent_mempool, *gfp);
 }
 
-static void pcache_extent_free(struct pcache_extent *ext, void *ctx)
+void pcache_extent_free(struct pcache_extent *ext, void *ctx)
 {
 	mempool_free(ext, pcache_extent_mempool);
-}
-
-static void *pcache_seg_addr(struct pcache_cache *cache, u32 seg, u32 off)
-{
-	return cache->kaddr + cache->segments_offset +
-		(u64)seg * cache->segment_size + off;
 }
 
 /* Copy between the request's data at byte @off and pmem. */
@@ -134,7 +121,15 @@ static bool pcache_seg_get(struct pcache_backing *backing, u32 *seg)
 	if (backing->segs_used < backing->quota) {
 		for (i = 0; i < cache->segment_count; i++) {
 			if (!cache->seg_owner[i]) {
-				cache->seg_owner[i] = backing->id + 1;
+				struct pcache_seg_state *state = &cache->segs[i];
+
+				WRITE_ONCE(state->keys, 0);
+				WRITE_ONCE(state->open, true);
+				state->clean_keys = 0;
+				state->clean_prev_seq = 0;
+				/* Pairs with pcache_wb_seg_dirty(): state first. */
+				smp_store_release(&cache->seg_owner[i],
+						  backing->id + 1);
 				backing->segs_used++;
 				*seg = i;
 				found = true;
@@ -152,6 +147,7 @@ static bool pcache_head_open(struct pcache_backing *backing,
 {
 	struct pcache_cache *cache = backing->cache;
 	struct pcache_seg_header *hdr = head->hdr;
+	struct pcache_seg_state *state;
 	u32 seg;
 
 	if (!pcache_seg_get(backing, &seg))
@@ -164,8 +160,25 @@ static bool pcache_head_open(struct pcache_backing *backing,
 			       head->gen);
 	memcpy_flushcache(pcache_seg_addr(cache, seg, 0), hdr, sizeof(*hdr));
 	pmem_wmb();
+	/* Read by writeback only once a record is counted in keys. */
+	state = &cache->segs[seg];
+	state->gen = head->gen;
+	state->clean_data_end = head->data_off;
 	head->open = true;
+	if (READ_ONCE(backing->segs_used) * 100 >=
+	    backing->quota * READ_ONCE(backing->dirty_high_percent))
+		pcache_wb_kick(backing, true);
 	return true;
+}
+
+/* The head appends no more to its segment: writeback may reclaim it. */
+void pcache_head_close(struct pcache_backing *backing, struct pcache_head *head)
+{
+	lockdep_assert_held(&head->lock);
+	if (!head->open)
+		return;
+	WRITE_ONCE(backing->cache->segs[head->seg].open, false);
+	head->open = false;
 }
 
 /*
@@ -187,7 +200,7 @@ static bool pcache_log_append(struct pcache_backing *backing,
 	spin_lock(&head->lock);
 	room = head->open ? cache->segment_size - head->data_off : 0;
 	if (!head->open || head->nr_keys == keys_max || room < SECTOR_SIZE) {
-		head->open = false;
+		pcache_head_close(backing, head);
 		if (!pcache_head_open(backing, head)) {
 			spin_unlock(&head->lock);
 			return false;
@@ -218,8 +231,14 @@ static bool pcache_log_append(struct pcache_backing *backing,
 	key->seq = le64_to_cpu(rec.seq);
 	head->data_off += bytes;
 	head->nr_keys++;
+	/* Writeback reads the record after it reads the count. */
+	smp_store_release(&cache->segs[head->seg].keys, head->nr_keys);
 	spin_unlock(&head->lock);
 	*len = bytes >> SECTOR_SHIFT;
+	percpu_counter_add(&backing->dirty_sectors, *len);
+	/* The first write after a clean spell starts the writeback clock. */
+	if (key->seq == READ_ONCE(backing->clean_seq) + 1)
+		pcache_wb_kick(backing, false);
 	return true;
 }
 
@@ -263,37 +282,6 @@ static void pcache_spare_refill(struct pcache_backing *backing,
 		pcache_extent_free(ext, NULL);
 }
 
-static void pcache_cache_empty_work(struct work_struct *work)
-{
-	struct pcache_backing *backing =
-		container_of(work, struct pcache_backing, empty_work);
-	int ret = pcache_cache_empty(backing, false);
-
-	spin_lock(&backing->empty_wait.lock);
-	backing->empty_err = ret;
-	backing->empty_seq++;
-	wake_up_all_locked(&backing->empty_wait);
-	spin_unlock(&backing->empty_wait.lock);
-}
-
-/* No segment left: have the cache emptied and wait for it, not busy-loop. */
-static int pcache_cache_wait_for_room(struct pcache_backing *backing)
-{
-	u64 seq;
-	int ret;
-
-	spin_lock(&backing->empty_wait.lock);
-	seq = backing->empty_seq;
-	spin_unlock(&backing->empty_wait.lock);
-	atomic64_inc(&backing->waits_for_room);
-	queue_work(pcache_empty_wq, &backing->empty_work);
-	wait_event(backing->empty_wait, READ_ONCE(backing->empty_seq) != seq);
-	spin_lock(&backing->empty_wait.lock);
-	ret = backing->empty_err;
-	spin_unlock(&backing->empty_wait.lock);
-	return ret;
-}
-
 blk_status_t pcache_cache_write(struct pcache_backing *backing,
 				struct request *rq)
 {
@@ -308,8 +296,7 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 		if (!pcache_log_append(backing, rq, done << SECTOR_SHIFT, pos,
 				       &len, &key)) {
 			percpu_up_read(&backing->space_lock);
-			if (pcache_cache_wait_for_room(backing))
-				return BLK_STS_IOERR;
+			pcache_wb_wait_for_room(backing);
 			continue;
 		}
 		spare = pcache_index_add(backing, &key, GFP_NOIO);
@@ -411,179 +398,6 @@ void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
 	pcache_request_put(rq);
 }
 
-struct pcache_wb_extent {
-	u64 start;
-	u32 len;
-	u32 seg;
-	u32 seg_off;
-};
-
-struct pcache_wb_collect {
-	struct pcache_wb_extent *ext;
-	u64 nr, max;
-};
-
-static int pcache_wb_collect_one(void *data, u64 start, u32 len,
-				 const struct pcache_extent *hit, u32 seg_off)
-{
-	struct pcache_wb_collect *c = data;
-
-	if (!hit)
-		return 0;
-	if (c->nr == c->max)
-		return 1;
-	c->ext[c->nr++] = (struct pcache_wb_extent){
-		.start = start, .len = len, .seg = hit->seg, .seg_off = seg_off,
-	};
-	return 0;
-}
-
-struct pcache_wb_state {
-	atomic_t inflight;
-	wait_queue_head_t wait;
-	blk_status_t status;
-};
-
-static void pcache_wb_endio(struct bio *bio)
-{
-	struct pcache_wb_state *wb = bio->bi_private;
-	struct bio_vec *bv;
-	struct bvec_iter_all iter;
-	unsigned long flags;
-
-	if (bio->bi_status)
-		WRITE_ONCE(wb->status, bio->bi_status);
-	bio_for_each_segment_all(bv, bio, iter)
-		__free_page(bv->bv_page);
-	bio_put(bio);
-	/* Under the wait lock: the waiter's stack may go once it sees 0. */
-	spin_lock_irqsave(&wb->wait.lock, flags);
-	atomic_dec(&wb->inflight);
-	wake_up_locked(&wb->wait);
-	spin_unlock_irqrestore(&wb->wait.lock, flags);
-}
-
-/* Write one extent to the backing device through bounce pages. */
-static int pcache_wb_extent(struct pcache_backing *backing,
-			    struct pcache_wb_state *wb,
-			    const struct pcache_wb_extent *ext)
-{
-	const void *src = pcache_seg_addr(backing->cache, ext->seg, ext->seg_off);
-	u32 bytes = ext->len << SECTOR_SHIFT, done = 0;
-	struct bio *bio;
-
-	bio = bio_alloc_bioset(backing->bdev.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),
-			       REQ_OP_WRITE, GFP_NOIO, &pcache_bio_set);
-	bio->bi_iter.bi_sector = ext->start;
-	bio->bi_private = wb;
-	bio->bi_end_io = pcache_wb_endio;
-	while (done < bytes) {
-		u32 n = min_t(u32, PAGE_SIZE, bytes - done);
-		struct page *page = alloc_page(GFP_NOIO);
-
-		if (!page || copy_mc_to_kernel(page_address(page), src + done, n)) {
-			if (page)
-				__free_page(page);
-			bio->bi_status = page ? BLK_STS_MEDIUM : BLK_STS_RESOURCE;
-			atomic_inc(&wb->inflight);
-			bio_endio(bio);
-			return -EIO;
-		}
-		__bio_add_page(bio, page, n, 0);
-		done += n;
-	}
-	atomic_inc(&wb->inflight);
-	submit_bio(bio);
-	return 0;
-}
-
-/*
- * Write back everything cached for @backing, flush the backing device, then
- * bump the backing's epoch in the table: from that update on, its segments
- * hold nothing valid and are free.  All I/O of the disk waits meanwhile.
- */
-int pcache_cache_empty(struct pcache_backing *backing, bool always)
-{
-	struct pcache_cache *cache = backing->cache;
-	struct pcache_backing_table *table;
-	struct pcache_wb_collect c = {};
-	struct pcache_wb_state wb;
-	u64 extents, sectors, i;
-	int cpu, ret = 0;
-
-	table = kvmalloc(sizeof(*table), GFP_NOIO);
-	if (!table)
-		return -ENOMEM;
-	percpu_down_write(&backing->space_lock);
-	/* Someone else made room meanwhile: done. */
-	if (!always && backing->segs_used < backing->quota)
-		goto out_unlock;
-
-	pcache_index_stats(&backing->index, &extents, &sectors);
-	c.max = extents;
-	c.ext = kvmalloc_array(max_t(u64, extents, 1), sizeof(*c.ext), GFP_NOIO);
-	if (!c.ext) {
-		ret = -ENOMEM;
-		goto out_unlock;
-	}
-	for (i = 0; i < backing->index.nr_sectors; i += SZ_1G) {
-		u32 len = min_t(u64, SZ_1G, backing->index.nr_sectors - i);
-
-		pcache_index_lookup(&backing->index, i, len,
-				    pcache_wb_collect_one, &c);
-	}
-
-	atomic_set(&wb.inflight, 1);
-	init_waitqueue_head(&wb.wait);
-	wb.status = BLK_STS_OK;
-	for (i = 0; i < c.nr && !ret; i++) {
-		wait_event(wb.wait, atomic_read(&wb.inflight) <= PCACHE_WRITEBACK_INFLIGHT);
-		ret = pcache_wb_extent(backing, &wb, &c.ext[i]);
-	}
-	atomic_dec(&wb.inflight);
-	wait_event(wb.wait, !atomic_read(&wb.inflight));
-	/* The last completion has left the wait lock. */
-	spin_lock_irq(&wb.wait.lock);
-	spin_unlock_irq(&wb.wait.lock);
-	kvfree(c.ext);
-	if (!ret && wb.status)
-		ret = blk_status_to_errno(wb.status);
-	if (!ret)
-		ret = blkdev_issue_flush(backing->bdev.bdev);
-	if (ret) {
-		pr_err("cache%d: backing%u: writing the cache back failed: %d; the data stays in pmem\n",
-		       cache->id, backing->id, ret);
-		goto out_unlock;
-	}
-
-	mutex_lock(&cache->lock);
-	memcpy(table, cache->table, sizeof(*table));
-	table->entries[backing->id].epoch = cpu_to_le64(backing->epoch + 1);
-	pcache_cache_write_table(cache, table);
-	mutex_unlock(&cache->lock);
-	backing->epoch++;
-
-	pcache_index_exit(&backing->index, pcache_extent_free, NULL);
-	ret = pcache_index_init(&backing->index,
-				bdev_nr_sectors(backing->bdev.bdev), 0);
-	spin_lock(&cache->seg_lock);
-	for (i = 0; i < cache->segment_count; i++) {
-		if (cache->seg_owner[i] == backing->id + 1)
-			cache->seg_owner[i] = 0;
-	}
-	backing->segs_used = 0;
-	spin_unlock(&cache->seg_lock);
-	for_each_possible_cpu(cpu)
-		per_cpu_ptr(backing->heads, cpu)->open = false;
-	backing->written_back += sectors << SECTOR_SHIFT;
-	pr_info("cache%d: backing%u: wrote back %llu extents, %llu KiB; cache emptied\n",
-		cache->id, backing->id, extents, sectors >> 1);
-out_unlock:
-	percpu_up_write(&backing->space_lock);
-	kvfree(table);
-	return ret;
-}
-
 /*
  * At registration: which backing device owns each segment.  A segment is
  * owned if its header is intact, written by this cache, and names a
@@ -597,8 +411,10 @@ int pcache_cache_scan_segments(struct pcache_cache *cache)
 	u32 seg, id;
 
 	cache->seg_owner = kvcalloc(cache->segment_count, 1, GFP_KERNEL);
+	cache->segs = kvcalloc(cache->segment_count, sizeof(*cache->segs),
+			       GFP_KERNEL);
 	hdr = kmalloc(sizeof(*hdr), GFP_KERNEL);
-	if (!cache->seg_owner || !hdr) {
+	if (!cache->seg_owner || !cache->segs || !hdr) {
 		kfree(hdr);
 		return -ENOMEM;
 	}
@@ -626,10 +442,15 @@ int pcache_cache_scan_segments(struct pcache_cache *cache)
 	return 0;
 }
 
-/* Replay one segment's log into the index; returns the keys it held. */
+/*
+ * Replay one segment's log into the index; returns the keys it held.
+ * Records up to the backing's clean_seq are on the backing device already:
+ * they are checked and counted as written back, not indexed.
+ */
 static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 				 struct pcache_key_record *recs, u64 *max_seq)
 {
+	struct pcache_seg_state *state = &backing->cache->segs[seg];
 	struct pcache_cache *cache = backing->cache;
 	u32 keys_max = pcache_seg_keys_size(cache->segment_size) / PCACHE_KEY_SIZE;
 	struct pcache_replay_cursor cur = {
@@ -643,9 +464,12 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 	u32 i, batch = PAGE_SIZE / PCACHE_KEY_SIZE;
 
 	/* @recs is a page: the header first, then the records a page at a time. */
+	memset(state, 0, sizeof(*state));
 	if (copy_mc_to_kernel(hdr, pcache_seg_addr(cache, seg, 0), sizeof(*hdr)))
 		return 0;
 	cur.gen = le64_to_cpu(hdr->gen);
+	state->gen = cur.gen;
+	state->clean_data_end = cur.data_end;
 	for (i = 0; i < keys_max; i++) {
 		if (i % batch == 0 &&
 		    copy_mc_to_kernel(recs, pcache_seg_addr(cache, seg,
@@ -664,10 +488,18 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		key.flags = PCACHE_EXTENT_DIRTY;
 		key.seq = le64_to_cpu(recs[i % batch].seq);
 		*max_seq = max(*max_seq, key.seq);
+		if (key.seq <= backing->clean_seq) {
+			state->clean_keys = i + 1;
+			state->clean_prev_seq = key.seq;
+			state->clean_data_end = cur.data_end;
+			continue;
+		}
+		percpu_counter_add(&backing->dirty_sectors, key.len);
 		pcache_spare_refill(backing,
 				    pcache_index_add(backing, &key, GFP_KERNEL),
 				    GFP_KERNEL);
 	}
+	state->keys = i;
 	pr_debug("cache%d: backing%u: segment %u: %u keys, %s\n", cache->id,
 		 backing->id, seg, i, why ?: "full");
 	return i;
@@ -706,6 +538,7 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 	backing->epoch = le64_to_cpu(entry->epoch);
 	backing->quota = le32_to_cpu(entry->quota_segments);
 	backing->caching = le32_to_cpu(entry->mode) == PCACHE_MODE_WRITEBACK;
+	backing->clean_seq = le64_to_cpu(entry->clean_seq);
 	ret = pcache_index_init(&backing->index,
 				bdev_nr_sectors(backing->bdev.bdev), 0);
 	if (ret)
@@ -730,32 +563,44 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 	ret = percpu_init_rwsem(&backing->space_lock);
 	if (ret)
 		goto out_heads;
-	INIT_WORK(&backing->empty_work, pcache_cache_empty_work);
-	init_waitqueue_head(&backing->empty_wait);
-	backing->empty_seq = 0;
-	backing->empty_err = 0;
+	ret = pcache_wb_backing_init(backing);
+	if (ret)
+		goto out_rwsem;
 
 	recs = kmalloc(PAGE_SIZE, GFP_KERNEL);
 	if (!recs) {
 		ret = -ENOMEM;
-		goto out_rwsem;
+		goto out_wb;
 	}
 	backing->segs_used = 0;
 	for (seg = 0; seg < cache->segment_count; seg++) {
+		struct pcache_seg_state *state = &cache->segs[seg];
+
 		if (cache->seg_owner[seg] != backing->id + 1)
 			continue;
-		backing->segs_used++;
 		keys += pcache_replay_segment(backing, seg, recs, &max_seq);
+		/* All on the backing device already: free. */
+		if (state->clean_keys == state->keys) {
+			spin_lock(&cache->seg_lock);
+			cache->seg_owner[seg] = 0;
+			spin_unlock(&cache->seg_lock);
+			continue;
+		}
+		backing->segs_used++;
 	}
 	kfree(recs);
-	atomic64_set(&backing->seq, max_seq);
+	atomic64_set(&backing->seq, max(max_seq, backing->clean_seq));
 	pcache_index_stats(&backing->index, &extents, &sectors);
-	if (backing->segs_used)
-		pr_info("cache%d: backing%u: replayed %llu keys from %u segments in %lld us: %llu KiB cached in %llu extents\n",
-			cache->id, backing->id, keys, backing->segs_used,
-			ktime_us_delta(ktime_get(), start), sectors >> 1, extents);
+	if (keys)
+		pr_info("cache%d: backing%u: replayed %llu keys in %lld us: %llu KiB cached in %llu extents in %u segments, %llu KiB not written back\n",
+			cache->id, backing->id, keys,
+			ktime_us_delta(ktime_get(), start), sectors >> 1, extents,
+			backing->segs_used,
+			pcache_dirty_bytes(backing) >> 10);
 	return 0;
 
+out_wb:
+	pcache_wb_backing_exit(backing);
 out_rwsem:
 	percpu_free_rwsem(&backing->space_lock);
 out_heads:
@@ -770,7 +615,7 @@ void pcache_cache_backing_stop(struct pcache_backing *backing)
 {
 	if (!backing->heads)
 		return;
-	cancel_work_sync(&backing->empty_work);
+	pcache_wb_backing_exit(backing);
 	percpu_free_rwsem(&backing->space_lock);
 	pcache_heads_free(backing);
 	pcache_index_exit(&backing->index, pcache_extent_free, NULL);
@@ -810,9 +655,7 @@ int pcache_cache_init(void)
 							 pcache_extent_slab);
 	if (!pcache_extent_mempool)
 		goto out_slab;
-	pcache_empty_wq = alloc_workqueue("pcache_empty",
-					  WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
-	if (!pcache_empty_wq)
+	if (pcache_wb_init())
 		goto out_mempool;
 	return 0;
 
@@ -825,7 +668,7 @@ out_slab:
 
 void pcache_cache_exit(void)
 {
-	destroy_workqueue(pcache_empty_wq);
+	pcache_wb_exit();
 	mempool_destroy(pcache_extent_mempool);
 	kmem_cache_destroy(pcache_extent_slab);
 }

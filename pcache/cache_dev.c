@@ -277,6 +277,7 @@ static void pcache_cache_release(struct device *dev)
 	struct pcache_cache *cache = to_pcache_cache(dev);
 
 	kvfree(cache->seg_owner);
+	kvfree(cache->segs);
 	kvfree(cache->table);
 	kfree(cache);
 }

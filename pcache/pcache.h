@@ -30,6 +30,7 @@
 
 #include <pcache/format.h>
 #include <linux/percpu-rwsem.h>
+#include <linux/percpu_counter.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
@@ -67,6 +68,23 @@ struct pcache_cache {
 	/* Owner of each segment: backing id + 1, or 0 when free. */
 	spinlock_t seg_lock;
 	u8 *seg_owner;
+	struct pcache_seg_state *segs;	/* segment_count of them */
+};
+
+/*
+ * What DRAM knows of an owned segment's log.  Set when a head opens the
+ * segment (or by replay); @keys and @open then change only under that
+ * head's lock, the rest only in the backing's writeback work.  Once @open
+ * is false it stays so until the segment is reclaimed.
+ */
+struct pcache_seg_state {
+	u64 gen;			/* of its header */
+	u32 keys;			/* records in its log */
+	bool open;			/* a head appends to it */
+	/* Writeback's place: records before it are on the backing device. */
+	u32 clean_keys;
+	u64 clean_prev_seq;		/* seq of record clean_keys - 1 */
+	u32 clean_data_end;		/* end of its data */
 };
 
 /* A CPU's place in the log of a backing device: its open segment. */
@@ -118,16 +136,37 @@ struct pcache_backing {
 	atomic64_t seq;
 	struct pcache_head __percpu *heads;
 	struct pcache_index index;
-	/* Read side: every request; write side: emptying the cache. */
+	/*
+	 * Read side: from a log append to the index insertion of its key;
+	 * write side: reclaim, waiting for insertions into a closed segment.
+	 */
 	struct percpu_rw_semaphore space_lock;
-	u64 written_back;		/* bytes */
-	atomic64_t waits_for_room;	/* writes that waited for space */
-	/* Emptying the cache when full: the work, and who waits for it. */
-	struct work_struct empty_work;
-	wait_queue_head_t empty_wait;	/* its lock guards the two below */
-	u64 empty_seq;
-	int empty_err;
+
+	/* Writeback and reclaim (writeback.c). */
+	u64 clean_seq;			/* as on pmem; writeback work only */
+	struct percpu_counter dirty_sectors;	/* log not written back yet */
+	struct delayed_work wb_work;
+	struct pcache_wb_batch *wb;	/* the work's buffers */
+	wait_queue_head_t space_wait;	/* writes waiting for a segment */
+	wait_queue_head_t clean_wait;	/* drains waiting for writeback */
+	bool draining;
+	bool wb_urgent;			/* above the high mark, until the low */
+	bool wb_stopped;
+	/* Tunables (sysfs). */
+	unsigned int wb_delay_ms;
+	unsigned int dirty_high_percent;
+	unsigned int dirty_low_percent;
+	/* Statistics (sysfs). */
+	atomic64_t written_back;	/* bytes */
+	atomic64_t wb_errors;
+	atomic64_t segs_reclaimed;
+	atomic64_t waits_for_space;
 };
+
+/* Tunables of writeback: see docs/ABI/sysfs-bus-pcache. */
+#define PCACHE_WB_DELAY_MS_DEFAULT	1000
+#define PCACHE_DIRTY_HIGH_DEFAULT	50
+#define PCACHE_DIRTY_LOW_DEFAULT	25
 
 /* Largest request: what one bio of BIO_MAX_VECS pages carries. */
 #define PCACHE_MAX_HW_SECTORS	(BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT))
@@ -185,7 +224,34 @@ u32 pcache_cache_segments_owned(struct pcache_cache *cache, u32 id);
 blk_status_t pcache_cache_write(struct pcache_backing *backing,
 				struct request *rq);
 void pcache_cache_read(struct pcache_backing *backing, struct request *rq);
-int pcache_cache_empty(struct pcache_backing *backing, bool always);
+void pcache_head_close(struct pcache_backing *backing, struct pcache_head *head);
+struct pcache_extent *pcache_extent_alloc(void *gfp);
+void pcache_extent_free(struct pcache_extent *ext, void *ctx);
+
+static inline void *pcache_seg_addr(struct pcache_cache *cache, u32 seg,
+				    u32 off)
+{
+	return cache->kaddr + cache->segments_offset +
+		(u64)seg * cache->segment_size + off;
+}
+
+/* writeback.c */
+static inline u64 pcache_dirty_bytes(struct pcache_backing *backing)
+{
+	return (u64)percpu_counter_sum_positive(&backing->dirty_sectors) <<
+		SECTOR_SHIFT;
+}
+
+int pcache_wb_init(void);
+void pcache_wb_exit(void);
+int pcache_wb_backing_init(struct pcache_backing *backing);
+void pcache_wb_backing_exit(struct pcache_backing *backing);
+void pcache_wb_kick(struct pcache_backing *backing, bool now);
+void pcache_wb_wait_for_room(struct pcache_backing *backing);
+int pcache_wb_drain(struct pcache_backing *backing);
+void pcache_wb_stop(struct pcache_backing *backing);
+void pcache_wb_start(struct pcache_backing *backing);
+extern const struct attribute_group pcache_wb_attr_group;
 
 /* disk.c */
 struct bio *pcache_backing_bio(struct pcache_backing *backing,

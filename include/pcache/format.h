@@ -103,7 +103,13 @@ struct pcache_backing_entry {
 	 * nothing valid.
 	 */
 	__le64 epoch;
-	__u8   reserved[80];		/* zero */
+	/*
+	 * Every key record of this backing with a seq up to here is on the
+	 * backing device (written back and flushed): replay skips them.
+	 * Raised by writeback, in log order, after a flush of the backing.
+	 */
+	__le64 clean_seq;
+	__u8   reserved[72];		/* zero */
 	char   path[PCACHE_PATH_SIZE];	/* NUL-terminated, NUL-padded */
 };
 

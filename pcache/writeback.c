@@ -1,0 +1,783 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Writeback and reclaim: the log of a backing device goes to the backing
+ * device in seq order, and segments whose records are all there are freed.
+ *
+ * Ordering.  A round of writeback takes every record with a seq in
+ * (clean_seq, target], writes what they hold to the backing device (a range
+ * written more than once in the round is written once, with the newest
+ * data), flushes the backing device, and only then raises clean_seq in the
+ * backing table on pmem.  Records of one segment are in seq order, so the
+ * round is a prefix of each segment's log, and together a prefix of the
+ * history of writes: after every flush pcache issues, the backing device
+ * alone holds exactly the writes up to clean_seq.  A crash at any point
+ * replays the log above the clean_seq on pmem, which still holds all of it.
+ *
+ * Every record up to @target exists: a seq is taken, and its record
+ * written, under the lock of one head; once the work has taken and dropped
+ * every head's lock after reading the seq counter, all of them are on pmem.
+ *
+ * Reclaim.  A segment no head appends to any more and whose records are all
+ * up to clean_seq is freed.  First the work waits for writes that appended
+ * to it and have not inserted their key in the index yet (the write side of
+ * space_lock), then drops from the index every extent pointing into it,
+ * under the partition locks that reads copy under; the next opening writes
+ * a new header with a new gen before any record.
+ *
+ * Pacing.  A round runs when a delay (writeback_delay_ms) has passed since
+ * data became dirty, and rounds run back to back while the backing uses
+ * more than dirty_high_percent of its quota (until below dirty_low_percent),
+ * while a write waits for a segment, and while a detach drains the cache.
+ * A failed round leaves everything as it was and is retried a second later.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/highmem.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/wait.h>
+
+#include "pcache.h"
+
+/* Records in one round, at most. */
+#define PCACHE_WB_BATCH_KEYS	4096
+/* Extents of a round: a record splits an older extent in two at worst. */
+#define PCACHE_WB_BATCH_EXTENTS	(3 * PCACHE_WB_BATCH_KEYS)
+#define PCACHE_WB_INFLIGHT	64
+#define PCACHE_WB_RETRY_MS	1000
+/* Sectors per lookup or removal call: an extent length is a u32. */
+#define PCACHE_WB_CHUNK		BIT_ULL(30)
+
+static struct workqueue_struct *pcache_wb_wq;
+
+/* A record taken into the round. */
+struct pcache_wb_rec {
+	u64 seq;
+	u64 start;
+	u32 len;
+	u32 seg;
+	u32 data_off;
+	u32 index;			/* in its segment */
+};
+
+/* A piece to write: @len sectors at @start, from @seg_off in @seg. */
+struct pcache_wb_extent {
+	u64 start;
+	u32 len;
+	u32 seg;
+	u32 seg_off;
+};
+
+struct pcache_wb_batch {
+	struct pcache_wb_rec recs[PCACHE_WB_BATCH_KEYS];
+	u32 nr;
+	/* The round's records, newest wins: what to write, once. */
+	struct pcache_index index;
+	struct pcache_wb_extent ext[PCACHE_WB_BATCH_EXTENTS];
+	u32 nr_ext;
+	struct pcache_key_record page[PAGE_SIZE / PCACHE_KEY_SIZE];
+	struct pcache_backing_table table;
+	/* Bios in flight, plus one for the submitter. */
+	atomic_t inflight;
+	wait_queue_head_t wait;
+	blk_status_t status;
+};
+
+void pcache_wb_kick(struct pcache_backing *backing, bool now)
+{
+	if (READ_ONCE(backing->wb_stopped))
+		return;
+	if (now)
+		mod_delayed_work(pcache_wb_wq, &backing->wb_work, 0);
+	else
+		queue_delayed_work(pcache_wb_wq, &backing->wb_work,
+				   msecs_to_jiffies(READ_ONCE(backing->wb_delay_ms)));
+}
+
+static bool pcache_wb_clean(struct pcache_backing *backing)
+{
+	return READ_ONCE(backing->clean_seq) == atomic64_read(&backing->seq);
+}
+
+static bool pcache_wb_under_pressure(struct pcache_backing *backing)
+{
+	u32 used = READ_ONCE(backing->segs_used) * 100;
+
+	if (used >= backing->quota * READ_ONCE(backing->dirty_high_percent))
+		backing->wb_urgent = true;
+	else if (used < backing->quota * READ_ONCE(backing->dirty_low_percent))
+		backing->wb_urgent = false;
+	return backing->wb_urgent || READ_ONCE(backing->draining) ||
+	       wq_has_sleeper(&backing->space_wait);
+}
+
+/* Record @i of @seg, checked as replay checks it, after the ones before. */
+static int pcache_wb_read_record(struct pcache_backing *backing, u32 seg,
+				 u32 i, struct pcache_replay_cursor *cur,
+				 struct pcache_key_record *rec)
+{
+	struct pcache_cache *cache = backing->cache;
+	const char *why;
+
+	if (copy_mc_to_kernel(rec, pcache_seg_addr(cache, seg,
+						   PCACHE_SEG_KEYS_OFFSET +
+						   i * PCACHE_KEY_SIZE),
+			      sizeof(*rec))) {
+		pr_err_ratelimited("cache%d: backing%u: media error in record %u of segment %u: writeback stops there\n",
+				   cache->id, backing->id, i, seg);
+		return -EIO;
+	}
+	if (pcache_key_check(rec, cur, &why)) {
+		pr_err_ratelimited("cache%d: backing%u: record %u of segment %u changed on pmem (%s): writeback stops there\n",
+				   cache->id, backing->id, i, seg, why);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void pcache_wb_cursor(struct pcache_backing *backing, u32 seg,
+			     struct pcache_replay_cursor *cur)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct pcache_seg_state *state = &cache->segs[seg];
+
+	*cur = (struct pcache_replay_cursor){
+		.gen = state->gen,
+		.prev_seq = state->clean_prev_seq,
+		.data_end = state->clean_data_end,
+		.segment_size = cache->segment_size,
+		.backing_sectors = bdev_nr_sectors(backing->bdev.bdev),
+	};
+}
+
+static bool pcache_wb_seg_dirty(struct pcache_backing *backing, u32 seg)
+{
+	struct pcache_cache *cache = backing->cache;
+
+	/* Pairs with pcache_seg_get(): the new owner's state is reset. */
+	return smp_load_acquire(&cache->seg_owner[seg]) == backing->id + 1 &&
+	       /* Pairs with pcache_log_append(): the record is in place. */
+	       cache->segs[seg].clean_keys < smp_load_acquire(&cache->segs[seg].keys);
+}
+
+/*
+ * Take records of @seg, from its first not written back, while their seq
+ * is up to *@target and the round and @budget have room; where it stops
+ * short of *@target, lower *@target below the first record left, so that
+ * the round stays a prefix of every segment's log.
+ */
+static int pcache_wb_collect_seg(struct pcache_backing *backing, u32 seg,
+				 u32 budget, u64 *target)
+{
+	struct pcache_wb_batch *wb = backing->wb;
+	struct pcache_seg_state *state = &backing->cache->segs[seg];
+	/* Pairs with pcache_log_append(): records up to keys are in place. */
+	u32 i, keys = smp_load_acquire(&state->keys), taken = 0;
+	struct pcache_replay_cursor cur;
+	struct pcache_key_record rec;
+	int ret;
+
+	pcache_wb_cursor(backing, seg, &cur);
+	for (i = state->clean_keys; i < keys; i++) {
+		u64 seq;
+
+		ret = pcache_wb_read_record(backing, seg, i, &cur, &rec);
+		if (ret)
+			return ret;
+		seq = le64_to_cpu(rec.seq);
+		if (seq > *target)
+			break;
+		if (wb->nr == PCACHE_WB_BATCH_KEYS || taken == budget) {
+			*target = seq - 1;
+			break;
+		}
+		wb->recs[wb->nr++] = (struct pcache_wb_rec){
+			.seq = seq,
+			.start = le64_to_cpu(rec.start),
+			.len = le32_to_cpu(rec.len),
+			.seg = seg,
+			.data_off = le32_to_cpu(rec.data_off),
+			.index = i,
+		};
+		taken++;
+	}
+	return 0;
+}
+
+/*
+ * Gather the records of the round: every record with a seq in
+ * (clean_seq, *@target], with *@target lowered when they do not all fit.
+ * The segment holding the oldest record goes first, so a round always
+ * makes progress.
+ */
+static int pcache_wb_collect(struct pcache_backing *backing, u64 *target)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct pcache_wb_batch *wb = backing->wb;
+	u32 seg, first = U32_MAX, nr_dirty = 0, budget, i, kept;
+	u64 first_seq = U64_MAX;
+	int ret;
+
+	for (seg = 0; seg < cache->segment_count; seg++) {
+		struct pcache_replay_cursor cur;
+		struct pcache_key_record rec;
+
+		if (!pcache_wb_seg_dirty(backing, seg))
+			continue;
+		nr_dirty++;
+		pcache_wb_cursor(backing, seg, &cur);
+		ret = pcache_wb_read_record(backing, seg,
+					    cache->segs[seg].clean_keys, &cur,
+					    &rec);
+		if (ret)
+			return ret;
+		if (le64_to_cpu(rec.seq) < first_seq) {
+			first_seq = le64_to_cpu(rec.seq);
+			first = seg;
+		}
+	}
+	wb->nr = 0;
+	if (!nr_dirty || first_seq > *target)
+		return 0;
+	budget = max_t(u32, 1, PCACHE_WB_BATCH_KEYS / nr_dirty);
+	ret = pcache_wb_collect_seg(backing, first, budget, target);
+	for (seg = 0; seg < cache->segment_count && !ret; seg++) {
+		if (seg != first && pcache_wb_seg_dirty(backing, seg))
+			ret = pcache_wb_collect_seg(backing, seg, budget, target);
+	}
+	if (ret)
+		return ret;
+	/* Records taken before *target came down may be above it now. */
+	for (i = 0, kept = 0; i < wb->nr; i++) {
+		if (wb->recs[i].seq <= *target)
+			wb->recs[kept++] = wb->recs[i];
+	}
+	wb->nr = kept;
+	return 0;
+}
+
+static int pcache_wb_note_extent(void *data, u64 start, u32 len,
+				 const struct pcache_extent *hit, u32 seg_off)
+{
+	struct pcache_wb_batch *wb = data;
+
+	if (!hit)
+		return 0;
+	if (WARN_ON_ONCE(wb->nr_ext == PCACHE_WB_BATCH_EXTENTS))
+		return -ENOSPC;
+	wb->ext[wb->nr_ext++] = (struct pcache_wb_extent){
+		.start = start, .len = len, .seg = hit->seg, .seg_off = seg_off,
+	};
+	return 0;
+}
+
+/* Index the round's records (newest wins) and list what to write. */
+static int pcache_wb_plan(struct pcache_backing *backing)
+{
+	struct pcache_wb_batch *wb = backing->wb;
+	u64 sectors = bdev_nr_sectors(backing->bdev.bdev), pos;
+	struct pcache_extent_pool pool;
+	gfp_t gfp = GFP_NOIO;
+	int ret = 0;
+	u32 i;
+
+	pcache_extent_pool_init(&pool);
+	for (i = 0; i < wb->nr && !ret; i++) {
+		struct pcache_key key = {
+			.start = wb->recs[i].start,
+			.len = wb->recs[i].len,
+			.seg = wb->recs[i].seg,
+			.seg_off = wb->recs[i].data_off,
+			.seq = wb->recs[i].seq,
+		};
+
+		ret = pcache_index_insert_alloc(&wb->index, &key, &pool,
+						pcache_extent_alloc, &gfp);
+	}
+	wb->nr_ext = 0;
+	for (pos = 0; pos < sectors && !ret; pos += PCACHE_WB_CHUNK)
+		ret = pcache_index_lookup(&wb->index, pos,
+					  min(PCACHE_WB_CHUNK, sectors - pos),
+					  pcache_wb_note_extent, wb);
+	/* Empty the round's index for the next one. */
+	for (pos = 0; pos < sectors; pos += PCACHE_WB_CHUNK)
+		pcache_index_remove_alloc(&wb->index, pos,
+					  min(PCACHE_WB_CHUNK, sectors - pos),
+					  NULL, NULL, &pool, pcache_extent_alloc,
+					  &gfp, NULL);
+	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
+	return ret;
+}
+
+static void pcache_wb_endio(struct bio *bio)
+{
+	struct pcache_wb_batch *wb = bio->bi_private;
+	struct bvec_iter_all iter;
+	struct bio_vec *bv;
+	unsigned long flags;
+
+	if (bio->bi_status)
+		WRITE_ONCE(wb->status, bio->bi_status);
+	bio_for_each_segment_all(bv, bio, iter)
+		__free_page(bv->bv_page);
+	bio_put(bio);
+	/* Under the wait lock: the waiter may go on once it sees 0. */
+	spin_lock_irqsave(&wb->wait.lock, flags);
+	atomic_dec(&wb->inflight);
+	wake_up_locked(&wb->wait);
+	spin_unlock_irqrestore(&wb->wait.lock, flags);
+}
+
+/*
+ * Write one extent to the backing device.  The data goes through pages of
+ * our own: copy_mc_to_kernel() turns a media error into an error of the
+ * round instead of a machine check in the backing device's driver.
+ */
+static int pcache_wb_write_extent(struct pcache_backing *backing,
+				  const struct pcache_wb_extent *ext)
+{
+	struct pcache_wb_batch *wb = backing->wb;
+	const void *src = pcache_seg_addr(backing->cache, ext->seg, ext->seg_off);
+	u32 bytes = ext->len << SECTOR_SHIFT, done = 0;
+	blk_status_t status = BLK_STS_OK;
+	struct bio *bio;
+
+	bio = bio_alloc_bioset(backing->bdev.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),
+			       REQ_OP_WRITE, GFP_NOIO, &pcache_bio_set);
+	bio->bi_iter.bi_sector = ext->start;
+	bio->bi_private = wb;
+	bio->bi_end_io = pcache_wb_endio;
+	while (done < bytes) {
+		u32 n = min_t(u32, PAGE_SIZE, bytes - done);
+		struct page *page = alloc_page(GFP_NOIO);
+
+		if (!page) {
+			status = BLK_STS_RESOURCE;
+			break;
+		}
+		if (copy_mc_to_kernel(page_address(page), src + done, n)) {
+			__free_page(page);
+			status = BLK_STS_MEDIUM;
+			break;
+		}
+		__bio_add_page(bio, page, n, 0);
+		done += n;
+	}
+	atomic_inc(&wb->inflight);
+	if (status) {
+		bio->bi_status = status;
+		bio_endio(bio);
+		return -EIO;
+	}
+	submit_bio(bio);
+	return 0;
+}
+
+static int pcache_wb_write(struct pcache_backing *backing, u64 *bytes)
+{
+	struct pcache_wb_batch *wb = backing->wb;
+	int ret = 0;
+	u32 i;
+
+	atomic_set(&wb->inflight, 1);
+	wb->status = BLK_STS_OK;
+	*bytes = 0;
+	for (i = 0; i < wb->nr_ext && !ret; i++) {
+		wait_event(wb->wait,
+			   atomic_read(&wb->inflight) <= PCACHE_WB_INFLIGHT);
+		ret = pcache_wb_write_extent(backing, &wb->ext[i]);
+		*bytes += (u64)wb->ext[i].len << SECTOR_SHIFT;
+	}
+	atomic_dec(&wb->inflight);
+	wait_event(wb->wait, !atomic_read(&wb->inflight));
+	/* The last completion has left the wait lock. */
+	spin_lock_irq(&wb->wait.lock);
+	spin_unlock_irq(&wb->wait.lock);
+	if (!ret && wb->status)
+		ret = blk_status_to_errno(wb->status);
+	if (!ret)
+		ret = blkdev_issue_flush(backing->bdev.bdev);
+	return ret;
+}
+
+/* The round is on the backing device and flushed: say so on pmem. */
+static void pcache_wb_commit(struct pcache_backing *backing, u64 target)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct pcache_wb_batch *wb = backing->wb;
+	u64 sectors = 0;
+	u32 i;
+
+	mutex_lock(&cache->lock);
+	memcpy(&wb->table, cache->table, sizeof(wb->table));
+	wb->table.entries[backing->id].clean_seq = cpu_to_le64(target);
+	pcache_cache_write_table(cache, &wb->table);
+	mutex_unlock(&cache->lock);
+	WRITE_ONCE(backing->clean_seq, target);
+
+	for (i = 0; i < wb->nr; i++) {
+		const struct pcache_wb_rec *rec = &wb->recs[i];
+		struct pcache_seg_state *state = &cache->segs[rec->seg];
+
+		state->clean_keys = rec->index + 1;
+		state->clean_prev_seq = rec->seq;
+		state->clean_data_end = rec->data_off + (rec->len << SECTOR_SHIFT);
+		sectors += rec->len;
+	}
+	percpu_counter_sub(&backing->dirty_sectors, sectors);
+}
+
+static bool pcache_wb_match_seg(const struct pcache_extent *ext, void *ctx)
+{
+	return ext->seg == *(u32 *)ctx;
+}
+
+/* Drop every extent of the index that points into @seg. */
+static void pcache_wb_unindex_seg(struct pcache_backing *backing, u32 seg)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct pcache_wb_batch *wb = backing->wb;
+	u32 keys = cache->segs[seg].keys, batch = ARRAY_SIZE(wb->page), i;
+	u64 sectors = bdev_nr_sectors(backing->bdev.bdev), pos;
+	struct pcache_extent_pool pool;
+	gfp_t gfp = GFP_NOIO;
+	bool whole = false;
+
+	pcache_extent_pool_init(&pool);
+	for (i = 0; i < keys; i++) {
+		const struct pcache_key_record *rec = &wb->page[i % batch];
+		u64 start;
+		u32 len;
+
+		if (i % batch == 0 &&
+		    copy_mc_to_kernel(wb->page, pcache_seg_addr(cache, seg,
+								PCACHE_SEG_KEYS_OFFSET +
+								i * PCACHE_KEY_SIZE),
+				      PAGE_SIZE)) {
+			whole = true;
+			break;
+		}
+		start = le64_to_cpu(rec->start);
+		len = le32_to_cpu(rec->len);
+		if (!len || start >= sectors || len > sectors - start) {
+			whole = true;
+			break;
+		}
+		pcache_index_remove_alloc(&backing->index, start, len,
+					  pcache_wb_match_seg, &seg, &pool,
+					  pcache_extent_alloc, &gfp, NULL);
+	}
+	/* The records cannot be read back: look at every extent instead. */
+	for (pos = 0; whole && pos < sectors; pos += PCACHE_WB_CHUNK)
+		pcache_index_remove_alloc(&backing->index, pos,
+					  min(PCACHE_WB_CHUNK, sectors - pos),
+					  pcache_wb_match_seg, &seg, &pool,
+					  pcache_extent_alloc, &gfp, NULL);
+	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
+}
+
+static bool pcache_wb_reclaimable(struct pcache_backing *backing, u32 seg)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct pcache_seg_state *state = &cache->segs[seg];
+
+	/* Pairs with pcache_seg_get(): the new owner's state is reset. */
+	return smp_load_acquire(&cache->seg_owner[seg]) == backing->id + 1 &&
+	       !READ_ONCE(state->open) &&
+	       state->clean_keys == READ_ONCE(state->keys);
+}
+
+/* Free the segments that are closed and all written back. */
+static void pcache_wb_reclaim(struct pcache_backing *backing)
+{
+	struct pcache_cache *cache = backing->cache;
+	u32 seg, freed = 0;
+	bool any = false;
+
+	for (seg = 0; seg < cache->segment_count && !any; seg++)
+		any = pcache_wb_reclaimable(backing, seg);
+	if (!any)
+		return;
+	/* Keys appended to a closed segment are all in the index after this. */
+	percpu_down_write(&backing->space_lock);
+	percpu_up_write(&backing->space_lock);
+
+	for (seg = 0; seg < cache->segment_count; seg++) {
+		if (!pcache_wb_reclaimable(backing, seg))
+			continue;
+		pcache_wb_unindex_seg(backing, seg);
+		spin_lock(&cache->seg_lock);
+		cache->seg_owner[seg] = 0;
+		backing->segs_used--;
+		spin_unlock(&cache->seg_lock);
+		freed++;
+	}
+	atomic64_add(freed, &backing->segs_reclaimed);
+	wake_up_all(&backing->space_wait);
+}
+
+/*
+ * One round: write back what is in the log up to now (or as much as fits),
+ * then reclaim.  With writes waiting for room, the heads' open segments are
+ * closed first, so that everything written back can be reclaimed.
+ */
+static int pcache_wb_round(struct pcache_backing *backing)
+{
+	bool close = wq_has_sleeper(&backing->space_wait);
+	u64 target, bytes;
+	int cpu, ret;
+
+	target = atomic64_read(&backing->seq);
+	for_each_possible_cpu(cpu) {
+		struct pcache_head *head = per_cpu_ptr(backing->heads, cpu);
+
+		spin_lock(&head->lock);
+		if (close)
+			pcache_head_close(backing, head);
+		spin_unlock(&head->lock);
+	}
+	if (target > backing->clean_seq) {
+		ret = pcache_wb_collect(backing, &target);
+		if (ret)
+			return ret;
+		if (backing->wb->nr) {
+			ret = pcache_wb_plan(backing) ?:
+			      pcache_wb_write(backing, &bytes);
+			if (ret)
+				return ret;
+			pcache_wb_commit(backing, target);
+			atomic64_add(bytes, &backing->written_back);
+		}
+	}
+	pcache_wb_reclaim(backing);
+	return 0;
+}
+
+static void pcache_wb_work(struct work_struct *work)
+{
+	struct pcache_backing *backing =
+		container_of(to_delayed_work(work), struct pcache_backing, wb_work);
+	unsigned int noio = memalloc_noio_save();
+	unsigned long delay;
+	int ret;
+
+	ret = pcache_wb_round(backing);
+	memalloc_noio_restore(noio);
+	wake_up_all(&backing->clean_wait);
+	if (ret) {
+		atomic64_inc(&backing->wb_errors);
+		pr_err_ratelimited("cache%d: backing%u: writeback failed: %d; the data stays in pmem, retrying\n",
+				   backing->cache->id, backing->id, ret);
+		delay = msecs_to_jiffies(PCACHE_WB_RETRY_MS);
+	} else if (!pcache_wb_clean(backing) ||
+		   wq_has_sleeper(&backing->space_wait)) {
+		delay = pcache_wb_under_pressure(backing) ? 0 :
+			msecs_to_jiffies(READ_ONCE(backing->wb_delay_ms));
+	} else {
+		return;
+	}
+	if (!READ_ONCE(backing->wb_stopped))
+		queue_delayed_work(pcache_wb_wq, &backing->wb_work, delay);
+}
+
+/* A write found no segment: wait for reclaim, never fail. */
+void pcache_wb_wait_for_room(struct pcache_backing *backing)
+{
+	DEFINE_WAIT(wait);
+
+	atomic64_inc(&backing->waits_for_space);
+	for (;;) {
+		prepare_to_wait(&backing->space_wait, &wait, TASK_UNINTERRUPTIBLE);
+		if (READ_ONCE(backing->segs_used) < backing->quota)
+			break;
+		/* After joining the queue: the round must see a waiter. */
+		pcache_wb_kick(backing, true);
+		schedule();
+	}
+	finish_wait(&backing->space_wait, &wait);
+}
+
+/*
+ * Write everything back, for a detach: the disk takes no I/O any more.
+ * Interrupted by a signal, it returns -EINTR and the cache stays as it is.
+ */
+int pcache_wb_drain(struct pcache_backing *backing)
+{
+	int ret;
+
+	WRITE_ONCE(backing->draining, true);
+	pcache_wb_kick(backing, true);
+	ret = wait_event_interruptible(backing->clean_wait,
+				       pcache_wb_clean(backing));
+	WRITE_ONCE(backing->draining, false);
+	return ret ? -EINTR : 0;
+}
+
+/* No round runs after this returns, until pcache_wb_start(). */
+void pcache_wb_stop(struct pcache_backing *backing)
+{
+	WRITE_ONCE(backing->wb_stopped, true);
+	cancel_delayed_work_sync(&backing->wb_work);
+}
+
+/* The disk is up: write back what replay found, and what comes. */
+void pcache_wb_start(struct pcache_backing *backing)
+{
+	WRITE_ONCE(backing->wb_stopped, false);
+	if (!pcache_wb_clean(backing))
+		pcache_wb_kick(backing, false);
+}
+
+int pcache_wb_backing_init(struct pcache_backing *backing)
+{
+	struct pcache_wb_batch *wb;
+	int ret;
+
+	wb = kvzalloc(sizeof(*wb), GFP_KERNEL);
+	if (!wb)
+		return -ENOMEM;
+	/* One partition: only the work uses it. */
+	ret = pcache_index_init(&wb->index, bdev_nr_sectors(backing->bdev.bdev),
+				PCACHE_INDEX_PART_SHIFT_MAX);
+	if (ret)
+		goto out_free;
+	init_waitqueue_head(&wb->wait);
+	backing->wb = wb;
+	INIT_DELAYED_WORK(&backing->wb_work, pcache_wb_work);
+	init_waitqueue_head(&backing->space_wait);
+	init_waitqueue_head(&backing->clean_wait);
+	backing->wb_stopped = true;
+	backing->draining = false;
+	backing->wb_urgent = false;
+	atomic64_set(&backing->written_back, 0);
+	atomic64_set(&backing->wb_errors, 0);
+	atomic64_set(&backing->segs_reclaimed, 0);
+	atomic64_set(&backing->waits_for_space, 0);
+	percpu_counter_set(&backing->dirty_sectors, 0);
+	return 0;
+
+out_free:
+	kvfree(wb);
+	return ret;
+}
+
+void pcache_wb_backing_exit(struct pcache_backing *backing)
+{
+	if (!backing->wb)
+		return;
+	pcache_wb_stop(backing);
+	pcache_index_exit(&backing->wb->index, pcache_extent_free, NULL);
+	kvfree(backing->wb);
+	backing->wb = NULL;
+}
+
+int pcache_wb_init(void)
+{
+	/* Writes waiting for room wait for this: it must run under pressure. */
+	pcache_wb_wq = alloc_workqueue("pcache_wb", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
+	return pcache_wb_wq ? 0 : -ENOMEM;
+}
+
+void pcache_wb_exit(void)
+{
+	destroy_workqueue(pcache_wb_wq);
+}
+
+/* Statistics and tunables: backingM/{dirty_bytes,...}, one value each. */
+#define PCACHE_WB_STAT_ATTR(name, expr)						\
+static ssize_t name##_show(struct device *dev, struct device_attribute *attr,	\
+			   char *buf)						\
+{										\
+	struct pcache_backing *backing = to_pcache_backing(dev);		\
+										\
+	return sysfs_emit(buf, "%llu\n", (u64)(expr));				\
+}										\
+static DEVICE_ATTR_RO(name)
+
+PCACHE_WB_STAT_ATTR(dirty_bytes, pcache_dirty_bytes(backing));
+PCACHE_WB_STAT_ATTR(written_back_bytes, atomic64_read(&backing->written_back));
+PCACHE_WB_STAT_ATTR(writeback_errors, atomic64_read(&backing->wb_errors));
+PCACHE_WB_STAT_ATTR(segments_reclaimed, atomic64_read(&backing->segs_reclaimed));
+PCACHE_WB_STAT_ATTR(waits_for_space, atomic64_read(&backing->waits_for_space));
+
+static ssize_t pcache_wb_tunable_show(struct device *dev, char *buf,
+				      size_t offset)
+{
+	return sysfs_emit(buf, "%u\n",
+			  READ_ONCE(*(unsigned int *)((void *)to_pcache_backing(dev) +
+						      offset)));
+}
+
+static ssize_t pcache_wb_tunable_store(struct device *dev, const char *buf,
+				       size_t count, size_t offset,
+				       const char *name)
+{
+	struct pcache_backing *backing = to_pcache_backing(dev);
+	struct pcache_cache *cache = backing->cache;
+	unsigned int *field = (void *)backing + offset;
+	unsigned int value, high, low;
+	int ret;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	ret = kstrtouint(buf, 10, &value);
+	if (ret) {
+		pr_err("cache%d: backing%u: %s: not a number\n", cache->id,
+		       backing->id, name);
+		return ret;
+	}
+	mutex_lock(&cache->lock);
+	high = field == &backing->dirty_high_percent ? value :
+	       backing->dirty_high_percent;
+	low = field == &backing->dirty_low_percent ? value :
+	      backing->dirty_low_percent;
+	ret = -EINVAL;
+	if (field == &backing->wb_delay_ms && value > 3600 * MSEC_PER_SEC)
+		pr_err("cache%d: backing%u: %s: at most an hour (3600000)\n",
+		       cache->id, backing->id, name);
+	else if (high > 100 || !high || low >= high)
+		pr_err("cache%d: backing%u: %s: need 0 <= dirty_low_percent < dirty_high_percent <= 100\n",
+		       cache->id, backing->id, name);
+	else
+		ret = 0;
+	if (!ret)
+		WRITE_ONCE(*field, value);
+	mutex_unlock(&cache->lock);
+	return ret ? ret : count;
+}
+
+#define PCACHE_WB_TUNABLE_ATTR(name, field)					\
+static const size_t name##_offset = offsetof(struct pcache_backing, field);	\
+static ssize_t name##_show(struct device *dev, struct device_attribute *attr,	\
+			   char *buf)						\
+{										\
+	return pcache_wb_tunable_show(dev, buf, name##_offset);			\
+}										\
+static ssize_t name##_store(struct device *dev, struct device_attribute *attr,	\
+			    const char *buf, size_t count)			\
+{										\
+	return pcache_wb_tunable_store(dev, buf, count, name##_offset, #name);	\
+}										\
+static DEVICE_ATTR_RW(name)
+
+PCACHE_WB_TUNABLE_ATTR(writeback_delay_ms, wb_delay_ms);
+PCACHE_WB_TUNABLE_ATTR(dirty_high_percent, dirty_high_percent);
+PCACHE_WB_TUNABLE_ATTR(dirty_low_percent, dirty_low_percent);
+
+static struct attribute *pcache_wb_attrs[] = {
+	&dev_attr_dirty_bytes.attr,
+	&dev_attr_written_back_bytes.attr,
+	&dev_attr_writeback_errors.attr,
+	&dev_attr_segments_reclaimed.attr,
+	&dev_attr_waits_for_space.attr,
+	&dev_attr_writeback_delay_ms.attr,
+	&dev_attr_dirty_high_percent.attr,
+	&dev_attr_dirty_low_percent.attr,
+	NULL,
+};
+
+const struct attribute_group pcache_wb_attr_group = {
+	.attrs = pcache_wb_attrs,
+};
