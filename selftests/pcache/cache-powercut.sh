@@ -7,7 +7,7 @@
 # next boot, registering the cache device replays its log and every block
 # must hold its latest acknowledged write (or a later one in flight), never
 # older data and never data not written there.  The cache quota is small, so
-# some cuts fall while the cache is being emptied onto the backing device.
+# writes wait for reclaim and cuts fall while writeback and reclaim run.
 # Finally, detach writes everything back, and the backing device alone
 # passes the same check.  PCACHE_TEST_CUTS sets the number of cuts (3).
 #

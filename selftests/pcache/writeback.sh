@@ -1,0 +1,300 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Writeback, reclaim and draining.  The backing device is a device-mapper
+# linear device over the first disk, so that its table can be swapped for
+# one that delays or fails every I/O, and back.  With a 64 MiB share of the
+# cache: fio writes and verifies four times that through /dev/pcache0 while
+# the backing device is slow (writes wait for reclaim, never fail); dirty
+# data then goes to the backing device on its own, without a detach; while
+# the backing device fails, writeback errors are counted, the data stays
+# dirty and reads still come from the cache, a detach waits and can be
+# interrupted; once it heals, everything is written back and the backing
+# device alone verifies.  A detach with 'force' drops dirty data and says
+# how much.  The tunables refuse bad values.
+#
+# pcvm: disks=1 timeout=1200
+. "$(dirname "$0")/lib.sh"
+
+BUS=/sys/bus/pcache
+CACHE=$BUS/devices/cache0
+B=$CACHE/backing0
+QUOTA_MIB=64
+DM_NAME=pcwb
+DEV=/dev/mapper/$DM_NAME
+LOWER=/dev/vda
+# Regions (MiB): fio writes 4x the quota from 0; a region written while
+# the backing device fails; one for the forced detach.
+FAIL_MIB=320
+FAIL_LEN_MIB=8
+FORCE_MIB=400
+seed=${PCACHE_RUN_ID:?}
+TMPD=$(mktemp -d /tmp/pcache-wb.XXXXXX)
+
+stat_of() {
+	cat "$B/$1"
+}
+
+show_stats() {
+	local f
+	for f in dirty_bytes written_back_bytes writeback_errors segments_reclaimed \
+		waits_for_space segments_used; do
+		echo "$f: $(stat_of "$f")"
+	done
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local secs=$1 what=$2 i
+	shift 2
+	for ((i = 0; i < secs * 5; i++)); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	fail "$what: not within $secs s"
+}
+
+dirty_is_zero() {
+	[ "$(stat_of dirty_bytes)" = 0 ]
+}
+
+errors_counted() {
+	[ "$(stat_of writeback_errors)" -gt 0 ]
+}
+
+dm_table() {
+	local table=$1
+	dmsetup suspend "$DM_NAME"
+	dmsetup reload "$DM_NAME" --table "$table"
+	dmsetup resume "$DM_NAME"
+}
+
+linear_table() {
+	echo "0 $(blockdev --getsz "$LOWER") linear $LOWER 0"
+}
+
+error_table() {
+	echo "0 $(blockdev --getsz "$LOWER") error"
+}
+
+# Slow enough (100 ms per I/O) that fio writes faster than writeback.
+slow_table() {
+	echo "0 $(blockdev --getsz "$LOWER") delay $LOWER 0 100"
+}
+
+# write_errno FILE VALUE: the errno name of one write(2), or OK.
+write_errno() {
+	python3 -c 'import errno, os, sys
+try:
+    fd = os.open(sys.argv[1], os.O_WRONLY)
+    os.write(fd, sys.argv[2].encode())
+    print("OK")
+except OSError as e:
+    print(errno.errorcode[e.errno])' "$1" "$2"
+}
+
+run_fio() {
+	local name=$1 out=$TMPD/fio-$1.out
+	shift
+	if ! fio --group_reporting "$@" >"$out" 2>&1; then
+		cat "$out"
+		fail "fio $name failed"
+		return
+	fi
+	grep -E 'err=|WRITE:|READ:' "$out" | sed 's/^ *//' || true
+	if grep -E 'err= *[1-9]|verify:|bad (magic|header)' "$out"; then
+		fail "fio $name reports errors"
+	fi
+}
+
+# Random writes of 4 KiB to 64 KiB over 4x the quota, verified as they go
+# (read-write job with no reads: fio checks each block's seed, see verify.sh).
+FIO_JOB=(--name=wb --ioengine=libaio --direct=1 --iodepth=8 --verify=crc32c
+	--do_verify=1 --verify_fatal=1 --rw=randrw --rwmixread=0
+	--bsrange=4k-64k --blocksize_unaligned=0 --offset=0
+	--size=$((QUOTA_MIB * 4))M --randseed="$seed")
+
+# region_sum DEV MIB LEN: sha256 of LEN MiB at MIB, past the page cache.
+region_sum() {
+	dd if="$1" bs=1M skip="$2" count="$3" iflag=direct status=none | sha256sum
+}
+
+test_setup() {
+	make_fsdax_namespace
+	load_pcache
+	modprobe -C /dev/null dm_mod
+	modprobe -C /dev/null dm_delay
+	dmsetup create "$DM_NAME" --table "$(linear_table)"
+	dmsetup mknodes "$DM_NAME"
+	[ -b "$DEV" ] || fail "$DEV did not appear"
+	echo path=/dev/pmem0,format >"$BUS/register"
+	echo "path=$DEV,size=${QUOTA_MIB}M" >"$CACHE/attach"
+	[ -b /dev/pcache0 ] || fail "no /dev/pcache0"
+	echo "backing0: $(stat_of segments_total) segments"
+}
+
+test_defaults() {
+	local f
+	for f in dirty_bytes written_back_bytes writeback_errors segments_reclaimed \
+		waits_for_space; do
+		[ "$(stat_of "$f")" = 0 ] || fail "$f is $(stat_of "$f") on a new backing"
+	done
+	[ "$(stat_of writeback_delay_ms)" = 1000 ] || fail "writeback_delay_ms is not 1000"
+	[ "$(stat_of dirty_high_percent)" = 50 ] || fail "dirty_high_percent is not 50"
+	[ "$(stat_of dirty_low_percent)" = 25 ] || fail "dirty_low_percent is not 25"
+}
+
+# refused FILE VALUE: EINVAL, one "pcache: " line, the value unchanged.
+refused() {
+	local file=$B/$1 before got n
+	before=$(cat "$file")
+	dmesg -C
+	got=$(write_errno "$file" "$2")
+	n=$(dmesg | grep -c 'pcache: ') || true
+	echo "$1 <- '$2': $got; $(dmesg | grep 'pcache: ' | sed 's/^\[[ 0-9.]*\] //')"
+	[ "$got" = EINVAL ] || fail "$1 <- '$2': $got, not EINVAL"
+	[ "$n" = 1 ] || fail "$1 <- '$2': $n log lines, not one"
+	[ "$(cat "$file")" = "$before" ] || fail "$1 changed to $(cat "$file")"
+}
+
+test_tunables() {
+	refused dirty_high_percent 0
+	refused dirty_high_percent 101
+	refused dirty_high_percent 25
+	refused dirty_low_percent 50
+	refused dirty_low_percent -1
+	refused writeback_delay_ms 3600001
+	refused writeback_delay_ms abc
+	refused writeback_delay_ms 1x
+	echo 80 >"$B/dirty_high_percent"
+	echo 60 >"$B/dirty_low_percent"
+	echo 200 >"$B/writeback_delay_ms"
+	[ "$(stat_of dirty_high_percent)/$(stat_of dirty_low_percent)/$(stat_of writeback_delay_ms)" = 80/60/200 ] ||
+		fail "tunables not taken"
+	echo 50 >"$B/dirty_high_percent"
+	echo 25 >"$B/dirty_low_percent"
+	echo 1000 >"$B/writeback_delay_ms"
+	[ "$(write_errno "$B/dirty_bytes" 0)" != OK ] || fail "dirty_bytes is writable"
+}
+
+test_fill() {
+	dm_table "$(slow_table)"
+	run_fio fill "${FIO_JOB[@]}" --filename=/dev/pcache0
+	dm_table "$(linear_table)"
+	show_stats
+	[ "$(stat_of written_back_bytes)" -gt 0 ] || fail "nothing was written back"
+	[ "$(stat_of segments_reclaimed)" -gt 0 ] || fail "no segment was reclaimed"
+	[ "$(stat_of waits_for_space)" -gt 0 ] || fail "no write waited for space"
+	[ "$(stat_of writeback_errors)" = 0 ] || fail "writeback errors"
+	[ "$(stat_of segments_used)" -le "$(stat_of segments_total)" ] ||
+		fail "more segments used than the quota"
+	region_sum /dev/pcache0 0 $((QUOTA_MIB * 4)) >"$TMPD/fill.sum"
+}
+
+test_background() {
+	local t0=$SECONDS
+	wait_for 120 "dirty data written back without a detach" dirty_is_zero || return
+	echo "dirty_bytes reached 0 in about $((SECONDS - t0)) s, no detach"
+	show_stats
+	cmp <(region_sum "$DEV" 0 $((QUOTA_MIB * 4))) "$TMPD/fill.sum" ||
+		fail "$DEV does not hold what /dev/pcache0 returned"
+}
+
+test_failing_backing() {
+	dm_table "$(error_table)"
+	pattern "$seed-fail" $((FAIL_LEN_MIB << 20)) >"$TMPD/fail.bin"
+	dd if="$TMPD/fail.bin" of=/dev/pcache0 bs=1M seek="$FAIL_MIB" oflag=direct \
+		status=none || fail "writes through /dev/pcache0 failed while the backing fails"
+	wait_for 30 "writeback errors counted" errors_counted || return
+	show_stats
+	[ "$(stat_of dirty_bytes)" -ge $((FAIL_LEN_MIB << 20)) ] ||
+		fail "dirty_bytes fell while the backing device fails"
+	cmp <(dd if=/dev/pcache0 bs=1M skip="$FAIL_MIB" count="$FAIL_LEN_MIB" \
+		iflag=direct status=none) "$TMPD/fail.bin" ||
+		fail "the cache does not serve the data written while the backing fails"
+	dmesg | grep 'pcache:.*writeback failed' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //'
+}
+
+test_detach_interrupted() {
+	local got
+	got=$(timeout -s INT 3 python3 -c 'import errno, os, signal, sys
+def interrupted(signum, frame):
+    raise InterruptedError(errno.EINTR, "interrupted")
+signal.signal(signal.SIGINT, interrupted)
+try:
+    fd = os.open(sys.argv[1], os.O_WRONLY)
+    os.write(fd, b"backing=0")
+    print("OK")
+except OSError as e:
+    print(errno.errorcode[e.errno])' "$CACHE/detach") || true
+	echo "detach while the backing fails, interrupted after 3 s: ${got:-killed}"
+	[ "$got" != OK ] || fail "detach succeeded with dirty data on a failing backing"
+	[ "$(stat_of state)" = attached ] || fail "backing0 is $(stat_of state) after the interrupted detach"
+	[ -b /dev/pcache0 ] || fail "/dev/pcache0 went away"
+	dmesg | grep 'pcache:.*interrupted' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //'
+	cmp <(dd if=/dev/pcache0 bs=1M skip="$FAIL_MIB" count="$FAIL_LEN_MIB" \
+		iflag=direct status=none) "$TMPD/fail.bin" ||
+		fail "the data changed after the interrupted detach"
+}
+
+test_heal() {
+	dm_table "$(linear_table)"
+	wait_for 60 "writeback after the backing healed" dirty_is_zero || return
+	show_stats
+}
+
+test_drain_detach() {
+	pattern "$seed-drain" $((4 << 20)) >"$TMPD/drain.bin"
+	echo 3600000 >"$B/writeback_delay_ms"
+	dd if="$TMPD/drain.bin" of=/dev/pcache0 bs=1M seek="$FORCE_MIB" oflag=direct \
+		status=none || fail "write failed"
+	[ "$(stat_of dirty_bytes)" -gt 0 ] || fail "nothing dirty before the detach"
+	echo "dirty before detach: $(stat_of dirty_bytes)"
+	echo backing=0 >"$CACHE/detach"
+	[ ! -e "$B" ] || fail "backing0 is still there"
+	dmesg | grep 'pcache:.*writing back' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //'
+	cmp <(region_sum "$DEV" 0 $((QUOTA_MIB * 4))) "$TMPD/fill.sum" ||
+		fail "$DEV does not hold fio's data"
+	cmp <(dd if="$DEV" bs=1M skip="$FAIL_MIB" count="$FAIL_LEN_MIB" iflag=direct \
+		status=none) "$TMPD/fail.bin" || fail "$DEV does not hold the data written while it failed"
+	cmp <(dd if="$DEV" bs=1M skip="$FORCE_MIB" count=4 iflag=direct status=none) \
+		"$TMPD/drain.bin" || fail "$DEV does not hold the data written before the detach"
+	run_fio verify-only "${FIO_JOB[@]}" --iodepth=32 --verify_only=1 --filename="$DEV"
+}
+
+test_force_detach() {
+	local line
+	echo "path=$DEV,size=${QUOTA_MIB}M" >"$CACHE/attach"
+	echo 3600000 >"$B/writeback_delay_ms"
+	pattern "$seed-force" $((2 << 20)) | dd of=/dev/pcache0 bs=1M seek="$FORCE_MIB" \
+		oflag=direct status=none iflag=fullblock || fail "write failed"
+	[ "$(stat_of dirty_bytes)" = $((2 << 20)) ] || fail "dirty_bytes is $(stat_of dirty_bytes), not 2 MiB"
+	echo backing=0,force >"$CACHE/detach"
+	[ ! -e "$B" ] || fail "backing0 is still there"
+	line=$(dmesg | grep 'pcache:.*dropped' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //')
+	echo "$line"
+	[[ "$line" == *"dropped $((2 << 20)) bytes"* ]] || fail "the forced detach did not say what it dropped"
+	cmp <(dd if="$DEV" bs=1M skip="$FORCE_MIB" count=4 iflag=direct status=none) \
+		"$TMPD/drain.bin" || fail "the forced detach changed the backing device"
+}
+
+test_teardown() {
+	echo cache=0 >"$BUS/unregister"
+	dmsetup remove "$DM_NAME"
+	rmmod pcache
+	rm -rf "$TMPD"
+}
+
+ktap_plan 11
+ktap_test "dm-linear backing over vda, a ${QUOTA_MIB} MiB share of pmem0" test_setup
+ktap_test "statistics start at 0, tunables at their defaults" test_defaults
+ktap_test "tunables refuse bad values (EINVAL, one log line, unchanged)" test_tunables
+ktap_test "fio verify of 4x the share: writes wait for reclaim, never fail" test_fill
+ktap_test "dirty data reaches the backing device without a detach" test_background
+ktap_test "backing fails: errors counted, data stays dirty, reads hit the cache" test_failing_backing
+ktap_test "detach waits for a failing backing and can be interrupted" test_detach_interrupted
+ktap_test "backing heals: everything is written back" test_heal
+ktap_test "detach drains; the backing device alone holds every write" test_drain_detach
+ktap_test "detach with force drops dirty data and says how much" test_force_detach
+ktap_test "unregister, remove the dm device, rmmod" test_teardown
+ktap_finish
