@@ -177,7 +177,8 @@ void pcache_head_close(struct pcache_backing *backing, struct pcache_head *head)
 	lockdep_assert_held(&head->lock);
 	if (!head->open)
 		return;
-	WRITE_ONCE(backing->cache->segs[head->seg].open, false);
+	/* Pairs with pcache_wb_reclaimable(): insertions counted before. */
+	smp_store_release(&backing->cache->segs[head->seg].open, false);
 	head->open = false;
 }
 
@@ -231,6 +232,8 @@ static bool pcache_log_append(struct pcache_backing *backing,
 	key->seq = le64_to_cpu(rec.seq);
 	head->data_off += bytes;
 	head->nr_keys++;
+	/* Counted before the segment can be closed; see pcache_cache_write(). */
+	atomic_inc(&cache->segs[head->seg].inserting);
 	/* Writeback reads the record after it reads the count. */
 	smp_store_release(&cache->segs[head->seg].keys, head->nr_keys);
 	spin_unlock(&head->lock);
@@ -291,16 +294,16 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 	struct pcache_key key;
 
 	while (left) {
-		percpu_down_read(&backing->space_lock);
 		len = left;
 		if (!pcache_log_append(backing, rq, done << SECTOR_SHIFT, pos,
 				       &len, &key)) {
-			percpu_up_read(&backing->space_lock);
 			pcache_wb_wait_for_room(backing);
 			continue;
 		}
 		spare = pcache_index_add(backing, &key, GFP_NOIO);
-		percpu_up_read(&backing->space_lock);
+		/* Pairs with pcache_wb_reclaimable(): the key is in the index. */
+		smp_mb__before_atomic();
+		atomic_dec(&backing->cache->segs[key.seg].inserting);
 		pcache_spare_refill(backing, spare, GFP_NOIO);
 		pos += len;
 		done += len;
@@ -387,10 +390,8 @@ void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
 	preq->status = BLK_STS_OK;
 	bitmap_zero(preq->hit, blk_rq_sectors(rq));
 
-	percpu_down_read(&backing->space_lock);
 	pcache_index_lookup(&backing->index, blk_rq_pos(rq), blk_rq_sectors(rq),
 			    pcache_read_piece, &ctx);
-	percpu_up_read(&backing->space_lock);
 	if (ctx.error)
 		preq->status = BLK_STS_MEDIUM;
 
@@ -560,12 +561,9 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 			goto out_heads;
 		}
 	}
-	ret = percpu_init_rwsem(&backing->space_lock);
-	if (ret)
-		goto out_heads;
 	ret = pcache_wb_backing_init(backing);
 	if (ret)
-		goto out_rwsem;
+		goto out_heads;
 
 	recs = kmalloc(PAGE_SIZE, GFP_KERNEL);
 	if (!recs) {
@@ -601,8 +599,6 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 
 out_wb:
 	pcache_wb_backing_exit(backing);
-out_rwsem:
-	percpu_free_rwsem(&backing->space_lock);
 out_heads:
 	pcache_heads_free(backing);
 out_index:
@@ -616,7 +612,6 @@ void pcache_cache_backing_stop(struct pcache_backing *backing)
 	if (!backing->heads)
 		return;
 	pcache_wb_backing_exit(backing);
-	percpu_free_rwsem(&backing->space_lock);
 	pcache_heads_free(backing);
 	pcache_index_exit(&backing->index, pcache_extent_free, NULL);
 }

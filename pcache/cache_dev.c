@@ -114,6 +114,9 @@ static int pcache_cache_map(struct pcache_cache *cache)
 		return -EOPNOTSUPP;
 	}
 	cache->kaddr = kaddr;
+	/* Writeback may hand the pages themselves to the backing device. */
+	cache->has_pages = pfn_t_has_page(pfn);
+	cache->pfn = pfn_t_to_pfn(pfn);
 	return 0;
 }
 

@@ -29,7 +29,6 @@
 #include <linux/types.h>
 
 #include <pcache/format.h>
-#include <linux/percpu-rwsem.h>
 #include <linux/percpu_counter.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -54,6 +53,9 @@ struct pcache_cache {
 	struct dax_device *dax_dev;
 	void *kaddr;			/* the whole device, mapped with DAX */
 	u64 size;			/* bytes mapped */
+	/* First page frame of the mapping, when it has struct pages. */
+	unsigned long pfn;
+	bool has_pages;
 
 	/* Geometry, from the validated superblock. */
 	u8 uuid[PCACHE_UUID_SIZE];
@@ -85,6 +87,8 @@ struct pcache_seg_state {
 	u32 clean_keys;
 	u64 clean_prev_seq;		/* seq of record clean_keys - 1 */
 	u32 clean_data_end;		/* end of its data */
+	/* Keys appended to it and not in the index yet: not reclaimable. */
+	atomic_t inserting;
 };
 
 /* A CPU's place in the log of a backing device: its open segment. */
@@ -136,12 +140,6 @@ struct pcache_backing {
 	atomic64_t seq;
 	struct pcache_head __percpu *heads;
 	struct pcache_index index;
-	/*
-	 * Read side: from a log append to the index insertion of its key;
-	 * write side: reclaim, waiting for insertions into a closed segment.
-	 */
-	struct percpu_rw_semaphore space_lock;
-
 	/* Writeback and reclaim (writeback.c). */
 	u64 clean_seq;			/* as on pmem; writeback work only */
 	struct percpu_counter dirty_sectors;	/* log not written back yet */

@@ -18,9 +18,9 @@
  * every head's lock after reading the seq counter, all of them are on pmem.
  *
  * Reclaim.  A segment no head appends to any more and whose records are all
- * up to clean_seq is freed.  First the work waits for writes that appended
- * to it and have not inserted their key in the index yet (the write side of
- * space_lock), then drops from the index every extent pointing into it,
+ * up to clean_seq, and whose every key has reached the index (a write counts
+ * its key in the segment's @inserting from the append to the insertion), is
+ * freed: the work drops from the index every extent pointing into it,
  * under the partition locks that reads copy under; the next opening writes
  * a new header with a new gen before any record.
  *
@@ -32,8 +32,10 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/badblocks.h>
 #include <linux/blkdev.h>
 #include <linux/highmem.h>
+#include <linux/pfn_t.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -311,17 +313,14 @@ static int pcache_wb_plan(struct pcache_backing *backing)
 	return ret;
 }
 
-static void pcache_wb_endio(struct bio *bio)
+/* A bio over pmem's own pages. */
+static void pcache_wb_endio_pmem(struct bio *bio)
 {
 	struct pcache_wb_batch *wb = bio->bi_private;
-	struct bvec_iter_all iter;
-	struct bio_vec *bv;
 	unsigned long flags;
 
 	if (bio->bi_status)
 		WRITE_ONCE(wb->status, bio->bi_status);
-	bio_for_each_segment_all(bv, bio, iter)
-		__free_page(bv->bv_page);
 	bio_put(bio);
 	/* Under the wait lock: the waiter may go on once it sees 0. */
 	spin_lock_irqsave(&wb->wait.lock, flags);
@@ -330,25 +329,73 @@ static void pcache_wb_endio(struct bio *bio)
 	spin_unlock_irqrestore(&wb->wait.lock, flags);
 }
 
+/* A bio over pages of our own, holding a copy. */
+static void pcache_wb_endio(struct bio *bio)
+{
+	struct bvec_iter_all iter;
+	struct bio_vec *bv;
+
+	bio_for_each_segment_all(bv, bio, iter)
+		__free_page(bv->bv_page);
+	pcache_wb_endio_pmem(bio);
+}
+
+/* Does the pmem device know of bad blocks in these bytes? */
+static bool pcache_wb_pmem_bad(struct pcache_cache *cache, u64 off, u32 bytes)
+{
+	struct block_device *bdev = cache->pmem.bdev;
+	sector_t first_bad;
+	int bad_sectors;
+
+	if (!bdev->bd_disk->bb)
+		return false;
+	return badblocks_check(bdev->bd_disk->bb,
+			       get_start_sect(bdev) + (off >> SECTOR_SHIFT),
+			       DIV_ROUND_UP(bytes, SECTOR_SIZE), &first_bad,
+			       &bad_sectors) != 0;
+}
+
 /*
- * Write one extent to the backing device.  The data goes through pages of
- * our own: copy_mc_to_kernel() turns a media error into an error of the
+ * Write one extent to the backing device.  The bio carries pmem's own
+ * pages when they have struct pages and hold no known bad block: no copy.
+ * Otherwise the data goes through pages of our own, filled with
+ * copy_mc_to_kernel(), which turns a media error into an error of the
  * round instead of a machine check in the backing device's driver.
  */
 static int pcache_wb_write_extent(struct pcache_backing *backing,
 				  const struct pcache_wb_extent *ext)
 {
+	struct pcache_cache *cache = backing->cache;
 	struct pcache_wb_batch *wb = backing->wb;
-	const void *src = pcache_seg_addr(backing->cache, ext->seg, ext->seg_off);
+	const void *src = pcache_seg_addr(cache, ext->seg, ext->seg_off);
+	u64 off = src - cache->kaddr;
 	u32 bytes = ext->len << SECTOR_SHIFT, done = 0;
 	blk_status_t status = BLK_STS_OK;
 	struct bio *bio;
+	bool direct;
 
-	bio = bio_alloc_bioset(backing->bdev.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),
+	direct = cache->has_pages && !pcache_wb_pmem_bad(cache, off, bytes);
+	bio = bio_alloc_bioset(backing->bdev.bdev,
+			       DIV_ROUND_UP(bytes, PAGE_SIZE) + direct,
 			       REQ_OP_WRITE, GFP_NOIO, &pcache_bio_set);
 	bio->bi_iter.bi_sector = ext->start;
 	bio->bi_private = wb;
 	bio->bi_end_io = pcache_wb_endio;
+	if (direct) {
+		bio->bi_end_io = pcache_wb_endio_pmem;
+		while (done < bytes) {
+			u32 in_page = offset_in_page(off + done);
+			u32 n = min_t(u32, PAGE_SIZE - in_page, bytes - done);
+			struct page *page =
+				pfn_to_page(cache->pfn + ((off + done) >> PAGE_SHIFT));
+
+			__bio_add_page(bio, page, n, in_page);
+			done += n;
+		}
+		atomic_inc(&wb->inflight);
+		submit_bio(bio);
+		return 0;
+	}
 	while (done < bytes) {
 		u32 n = min_t(u32, PAGE_SIZE, bytes - done);
 		struct page *page = alloc_page(GFP_NOIO);
@@ -484,25 +531,24 @@ static bool pcache_wb_reclaimable(struct pcache_backing *backing, u32 seg)
 	struct pcache_seg_state *state = &cache->segs[seg];
 
 	/* Pairs with pcache_seg_get(): the new owner's state is reset. */
-	return smp_load_acquire(&cache->seg_owner[seg]) == backing->id + 1 &&
-	       !READ_ONCE(state->open) &&
-	       state->clean_keys == READ_ONCE(state->keys);
+	if (smp_load_acquire(&cache->seg_owner[seg]) != backing->id + 1 ||
+	    /* Pairs with pcache_head_close(): the last append is counted. */
+	    smp_load_acquire(&state->open) ||
+	    state->clean_keys != READ_ONCE(state->keys))
+		return false;
+	/* Pairs with pcache_cache_write(): counted keys are in the index. */
+	return !atomic_read_acquire(&state->inserting);
 }
 
-/* Free the segments that are closed and all written back. */
+/*
+ * Free the segments that are closed, all written back, and whose keys are
+ * all in the index (a write inserts its key after it appended the record:
+ * a segment with a key still on its way is left for the next round).
+ */
 static void pcache_wb_reclaim(struct pcache_backing *backing)
 {
 	struct pcache_cache *cache = backing->cache;
 	u32 seg, freed = 0;
-	bool any = false;
-
-	for (seg = 0; seg < cache->segment_count && !any; seg++)
-		any = pcache_wb_reclaimable(backing, seg);
-	if (!any)
-		return;
-	/* Keys appended to a closed segment are all in the index after this. */
-	percpu_down_write(&backing->space_lock);
-	percpu_up_write(&backing->space_lock);
 
 	for (seg = 0; seg < cache->segment_count; seg++) {
 		if (!pcache_wb_reclaimable(backing, seg))
@@ -514,6 +560,8 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 		spin_unlock(&cache->seg_lock);
 		freed++;
 	}
+	if (!freed)
+		return;
 	atomic64_add(freed, &backing->segs_reclaimed);
 	wake_up_all(&backing->space_wait);
 }
