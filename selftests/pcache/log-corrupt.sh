@@ -34,6 +34,8 @@ setup() {
 	load_pcache
 	echo path=/dev/pmem0,format >/sys/bus/pcache/register
 	echo "path=$(backing_path),size=64M" >"$CACHE/attach"
+	# Nothing written back before the reboot: the log alone holds the blocks.
+	echo 3600000 >"$CACHE/backing0/writeback_delay_ms"
 	local i
 	for i in $(seq 0 $((N - 1))); do
 		block_pattern "$i" | taskset -c 0 dd of=/dev/pcache0 bs=4096 seek="$i" \

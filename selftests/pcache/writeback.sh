@@ -5,7 +5,8 @@
 # linear device over the first disk, so that its table can be swapped for
 # one that delays or fails every I/O, and back.  With a 64 MiB share of the
 # cache: fio writes and verifies four times that through /dev/pcache0 while
-# the backing device is slow (writes wait for reclaim, never fail); dirty
+# the backing device is slow (writes wait for reclaim, never fail), then
+# sixteen times that at full speed; dirty
 # data then goes to the backing device on its own, without a detach; while
 # the backing device fails, writeback errors are counted, the data stays
 # dirty and reads still come from the cache, a detach waits and can be
@@ -13,7 +14,7 @@
 # device alone verifies.  A detach with 'force' drops dirty data and says
 # how much.  The tunables refuse bad values.
 #
-# pcvm: disks=1 timeout=1200
+# pcvm: disks=1 disk-size=2G timeout=1500
 . "$(dirname "$0")/lib.sh"
 
 BUS=/sys/bus/pcache
@@ -23,11 +24,13 @@ QUOTA_MIB=64
 DM_NAME=pcwb
 DEV=/dev/mapper/$DM_NAME
 LOWER=/dev/vda
-# Regions (MiB): fio writes 4x the quota from 0; a region written while
-# the backing device fails; one for the forced detach.
-FAIL_MIB=320
+# Regions (MiB): fio writes 4x the quota from 0, then 16x (1 GiB); a
+# region written while the backing device fails; one for the drain and
+# forced detach.
+BIG_MIB=1024
+FAIL_MIB=1100
 FAIL_LEN_MIB=8
-FORCE_MIB=400
+FORCE_MIB=1200
 seed=${PCACHE_RUN_ID:?}
 TMPD=$(mktemp -d /tmp/pcache-wb.XXXXXX)
 
@@ -113,6 +116,8 @@ FIO_JOB=(--name=wb --ioengine=libaio --direct=1 --iodepth=8 --verify=crc32c
 	--do_verify=1 --verify_fatal=1 --rw=randrw --rwmixread=0
 	--bsrange=4k-64k --blocksize_unaligned=0 --offset=0
 	--size=$((QUOTA_MIB * 4))M --randseed="$seed")
+# The same over 1 GiB with another seed: a working set 16x the share.
+BIG_JOB=("${FIO_JOB[@]}" --size="$BIG_MIB"M --randseed=$((seed + 1)))
 
 # region_sum DEV MIB LEN: sha256 of LEN MiB at MIB, past the page cache.
 region_sum() {
@@ -171,16 +176,20 @@ test_tunables() {
 	echo 200 >"$B/writeback_delay_ms"
 	[ "$(stat_of dirty_high_percent)/$(stat_of dirty_low_percent)/$(stat_of writeback_delay_ms)" = 80/60/200 ] ||
 		fail "tunables not taken"
-	echo 50 >"$B/dirty_high_percent"
 	echo 25 >"$B/dirty_low_percent"
+	echo 50 >"$B/dirty_high_percent"
 	echo 1000 >"$B/writeback_delay_ms"
 	[ "$(write_errno "$B/dirty_bytes" 0)" != OK ] || fail "dirty_bytes is writable"
 }
 
 test_fill() {
 	dm_table "$(slow_table)"
-	run_fio fill "${FIO_JOB[@]}" --filename=/dev/pcache0
+	run_fio fill "${FIO_JOB[@]}" --do_verify=0 --filename=/dev/pcache0
+	# Verified once the backing device is fast again: most of it was
+	# reclaimed from the cache and is read from there.
 	dm_table "$(linear_table)"
+	run_fio fill-verify "${FIO_JOB[@]}" --iodepth=32 --verify_only=1 \
+		--filename=/dev/pcache0
 	show_stats
 	[ "$(stat_of written_back_bytes)" -gt 0 ] || fail "nothing was written back"
 	[ "$(stat_of segments_reclaimed)" -gt 0 ] || fail "no segment was reclaimed"
@@ -188,7 +197,9 @@ test_fill() {
 	[ "$(stat_of writeback_errors)" = 0 ] || fail "writeback errors"
 	[ "$(stat_of segments_used)" -le "$(stat_of segments_total)" ] ||
 		fail "more segments used than the quota"
-	region_sum /dev/pcache0 0 $((QUOTA_MIB * 4)) >"$TMPD/fill.sum"
+	run_fio big "${BIG_JOB[@]}" --filename=/dev/pcache0
+	show_stats
+	region_sum /dev/pcache0 0 "$BIG_MIB" >"$TMPD/fill.sum"
 }
 
 test_background() {
@@ -196,7 +207,7 @@ test_background() {
 	wait_for 120 "dirty data written back without a detach" dirty_is_zero || return
 	echo "dirty_bytes reached 0 in about $((SECONDS - t0)) s, no detach"
 	show_stats
-	cmp <(region_sum "$DEV" 0 $((QUOTA_MIB * 4))) "$TMPD/fill.sum" ||
+	cmp <(region_sum "$DEV" 0 "$BIG_MIB") "$TMPD/fill.sum" ||
 		fail "$DEV does not hold what /dev/pcache0 returned"
 }
 
@@ -253,13 +264,13 @@ test_drain_detach() {
 	echo backing=0 >"$CACHE/detach"
 	[ ! -e "$B" ] || fail "backing0 is still there"
 	dmesg | grep 'pcache:.*writing back' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //'
-	cmp <(region_sum "$DEV" 0 $((QUOTA_MIB * 4))) "$TMPD/fill.sum" ||
+	cmp <(region_sum "$DEV" 0 "$BIG_MIB") "$TMPD/fill.sum" ||
 		fail "$DEV does not hold fio's data"
 	cmp <(dd if="$DEV" bs=1M skip="$FAIL_MIB" count="$FAIL_LEN_MIB" iflag=direct \
 		status=none) "$TMPD/fail.bin" || fail "$DEV does not hold the data written while it failed"
 	cmp <(dd if="$DEV" bs=1M skip="$FORCE_MIB" count=4 iflag=direct status=none) \
 		"$TMPD/drain.bin" || fail "$DEV does not hold the data written before the detach"
-	run_fio verify-only "${FIO_JOB[@]}" --iodepth=32 --verify_only=1 --filename="$DEV"
+	run_fio verify-only "${BIG_JOB[@]}" --iodepth=32 --verify_only=1 --filename="$DEV"
 }
 
 test_force_detach() {
@@ -289,7 +300,7 @@ ktap_plan 11
 ktap_test "dm-linear backing over vda, a ${QUOTA_MIB} MiB share of pmem0" test_setup
 ktap_test "statistics start at 0, tunables at their defaults" test_defaults
 ktap_test "tunables refuse bad values (EINVAL, one log line, unchanged)" test_tunables
-ktap_test "fio verify of 4x the share: writes wait for reclaim, never fail" test_fill
+ktap_test "fio verify of 4x the share on a slow backing (writes wait, never fail), then 16x" test_fill
 ktap_test "dirty data reaches the backing device without a detach" test_background
 ktap_test "backing fails: errors counted, data stays dirty, reads hit the cache" test_failing_backing
 ktap_test "detach waits for a failing backing and can be interrupted" test_detach_interrupted
