@@ -356,6 +356,48 @@ static bool pcache_wb_pmem_bad(struct pcache_cache *cache, u64 off, u32 bytes)
 }
 
 /*
+ * Bios over pmem's pages at byte @off of the device: an extent that does
+ * not start on a page boundary spans one page more than its size, so a
+ * 1 MiB one takes two bios.
+ */
+static int pcache_wb_write_pmem_pages(struct pcache_backing *backing,
+				      const struct pcache_wb_extent *ext,
+				      u64 off)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct pcache_wb_batch *wb = backing->wb;
+	u32 bytes = ext->len << SECTOR_SHIFT, done = 0;
+	struct bio *bio = NULL;
+
+	while (done < bytes) {
+		u32 in_page = offset_in_page(off + done);
+		u32 n = min_t(u32, PAGE_SIZE - in_page, bytes - done);
+		struct page *page =
+			pfn_to_page(cache->pfn + ((off + done) >> PAGE_SHIFT));
+
+		if (!bio) {
+			bio = bio_alloc_bioset(backing->bdev.bdev,
+					       min_t(u32, BIO_MAX_VECS,
+						     DIV_ROUND_UP(in_page + bytes - done,
+								  PAGE_SIZE)),
+					       REQ_OP_WRITE, GFP_NOIO,
+					       &pcache_bio_set);
+			bio->bi_iter.bi_sector = ext->start + (done >> SECTOR_SHIFT);
+			bio->bi_private = wb;
+			bio->bi_end_io = pcache_wb_endio_pmem;
+		}
+		__bio_add_page(bio, page, n, in_page);
+		done += n;
+		if (bio->bi_vcnt == bio->bi_max_vecs || done == bytes) {
+			atomic_inc(&wb->inflight);
+			submit_bio(bio);
+			bio = NULL;
+		}
+	}
+	return 0;
+}
+
+/*
  * Write one extent to the backing device.  The bio carries pmem's own
  * pages when they have struct pages and hold no known bad block: no copy.
  * Otherwise the data goes through pages of our own, filled with
@@ -375,27 +417,13 @@ static int pcache_wb_write_extent(struct pcache_backing *backing,
 	bool direct;
 
 	direct = cache->has_pages && !pcache_wb_pmem_bad(cache, off, bytes);
-	bio = bio_alloc_bioset(backing->bdev.bdev,
-			       DIV_ROUND_UP(bytes, PAGE_SIZE) + direct,
+	if (direct)
+		return pcache_wb_write_pmem_pages(backing, ext, off);
+	bio = bio_alloc_bioset(backing->bdev.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),
 			       REQ_OP_WRITE, GFP_NOIO, &pcache_bio_set);
 	bio->bi_iter.bi_sector = ext->start;
 	bio->bi_private = wb;
 	bio->bi_end_io = pcache_wb_endio;
-	if (direct) {
-		bio->bi_end_io = pcache_wb_endio_pmem;
-		while (done < bytes) {
-			u32 in_page = offset_in_page(off + done);
-			u32 n = min_t(u32, PAGE_SIZE - in_page, bytes - done);
-			struct page *page =
-				pfn_to_page(cache->pfn + ((off + done) >> PAGE_SHIFT));
-
-			__bio_add_page(bio, page, n, in_page);
-			done += n;
-		}
-		atomic_inc(&wb->inflight);
-		submit_bio(bio);
-		return 0;
-	}
 	while (done < bytes) {
 		u32 n = min_t(u32, PAGE_SIZE, bytes - done);
 		struct page *page = alloc_page(GFP_NOIO);

@@ -254,21 +254,41 @@ test_heal() {
 	show_stats
 }
 
+# 4 KiB writes, DRAIN_MIB of them: several rounds of writeback.
+DRAIN_MIB=40
+
 test_drain_detach() {
-	pattern "$seed-drain" $((4 << 20)) >"$TMPD/drain.bin"
+	local samples=() pid dirty
+	pattern "$seed-drain" $((DRAIN_MIB << 20)) >"$TMPD/drain.bin"
+	# Nothing written back until the detach.
 	echo 3600000 >"$B/writeback_delay_ms"
-	dd if="$TMPD/drain.bin" of=/dev/pcache0 bs=1M seek="$FORCE_MIB" oflag=direct \
+	echo 100 >"$B/dirty_high_percent"
+	echo 90 >"$B/dirty_low_percent"
+	dd if="$TMPD/drain.bin" of=/dev/pcache0 bs=4k seek=$((FORCE_MIB * 256)) oflag=direct \
 		status=none || fail "write failed"
-	[ "$(stat_of dirty_bytes)" -gt 0 ] || fail "nothing dirty before the detach"
-	echo "dirty before detach: $(stat_of dirty_bytes)"
-	echo backing=0 >"$CACHE/detach"
+	[ "$(stat_of dirty_bytes)" = $((DRAIN_MIB << 20)) ] ||
+		fail "$(stat_of dirty_bytes) bytes dirty, not $((DRAIN_MIB << 20))"
+	# A slower backing device, so that the drain can be watched.
+	dm_table "0 $(blockdev --getsz "$LOWER") delay $LOWER 0 20"
+	echo backing=0 >"$CACHE/detach" &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		dirty=$(cat "$B/dirty_bytes" 2>/dev/null) || break
+		samples+=("$dirty")
+		sleep 0.2
+	done
+	wait "$pid" || fail "detach failed"
+	dm_table "$(linear_table)"
+	echo "dirty_bytes during the detach: $(printf '%s\n' "${samples[@]}" | uniq | tr '\n' ' ')"
+	[ "$(printf '%s\n' "${samples[@]}" | sort -u | wc -l)" -ge 3 ] ||
+		fail "dirty_bytes did not go down step by step during the detach"
 	[ ! -e "$B" ] || fail "backing0 is still there"
 	dmesg | grep 'pcache:.*writing back' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //'
 	cmp <(region_sum "$DEV" 0 "$BIG_MIB") "$TMPD/fill.sum" ||
 		fail "$DEV does not hold fio's data"
 	cmp <(dd if="$DEV" bs=1M skip="$FAIL_MIB" count="$FAIL_LEN_MIB" iflag=direct \
 		status=none) "$TMPD/fail.bin" || fail "$DEV does not hold the data written while it failed"
-	cmp <(dd if="$DEV" bs=1M skip="$FORCE_MIB" count=4 iflag=direct status=none) \
+	cmp <(dd if="$DEV" bs=1M skip="$FORCE_MIB" count="$DRAIN_MIB" iflag=direct status=none) \
 		"$TMPD/drain.bin" || fail "$DEV does not hold the data written before the detach"
 	run_fio verify-only "${BIG_JOB[@]}" --iodepth=32 --verify_only=1 --filename="$DEV"
 }
@@ -285,7 +305,7 @@ test_force_detach() {
 	line=$(dmesg | grep 'pcache:.*dropped' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //')
 	echo "$line"
 	[[ "$line" == *"dropped $((2 << 20)) bytes"* ]] || fail "the forced detach did not say what it dropped"
-	cmp <(dd if="$DEV" bs=1M skip="$FORCE_MIB" count=4 iflag=direct status=none) \
+	cmp <(dd if="$DEV" bs=1M skip="$FORCE_MIB" count="$DRAIN_MIB" iflag=direct status=none) \
 		"$TMPD/drain.bin" || fail "the forced detach changed the backing device"
 }
 
@@ -305,7 +325,8 @@ ktap_test "dirty data reaches the backing device without a detach" test_backgrou
 ktap_test "backing fails: errors counted, data stays dirty, reads hit the cache" test_failing_backing
 ktap_test "detach waits for a failing backing and can be interrupted" test_detach_interrupted
 ktap_test "backing heals: everything is written back" test_heal
-ktap_test "detach drains; the backing device alone holds every write" test_drain_detach
+ktap_test "detach drains (dirty_bytes goes down); the backing device alone holds every write" \
+	test_drain_detach
 ktap_test "detach with force drops dirty data and says how much" test_force_detach
 ktap_test "unregister, remove the dm device, rmmod" test_teardown
 ktap_finish
