@@ -531,6 +531,7 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 	struct pcache_backing_entry *entry = &cache->table->entries[backing->id];
 	struct pcache_key_record *recs;
 	u64 max_seq = 0, keys = 0, extents, sectors;
+	u32 replayed = 0;
 	ktime_t start = ktime_get();
 	int cpu, ret;
 	u32 seg;
@@ -577,6 +578,7 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 		if (cache->seg_owner[seg] != backing->id + 1)
 			continue;
 		keys += pcache_replay_segment(backing, seg, recs, &max_seq);
+		replayed++;
 		/* All on the backing device already: free. */
 		if (state->clean_keys == state->keys) {
 			spin_lock(&cache->seg_lock);
@@ -589,11 +591,10 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 	kfree(recs);
 	atomic64_set(&backing->seq, max(max_seq, backing->clean_seq));
 	pcache_index_stats(&backing->index, &extents, &sectors);
-	if (keys)
-		pr_info("cache%d: backing%u: replayed %llu keys in %lld us: %llu KiB cached in %llu extents in %u segments, %llu KiB not written back\n",
-			cache->id, backing->id, keys,
+	if (replayed)
+		pr_info("cache%d: backing%u: replayed %llu keys from %u segments in %lld us: %llu KiB cached in %llu extents, %llu KiB not written back\n",
+			cache->id, backing->id, keys, replayed,
 			ktime_us_delta(ktime_get(), start), sectors >> 1, extents,
-			backing->segs_used,
 			pcache_dirty_bytes(backing) >> 10);
 	return 0;
 

@@ -16,8 +16,10 @@
 #  - the guest's clocksource is its TSC (tsc=reliable): under TCG the
 #    kernel otherwise falls back to the HPET, and every timestamp the block
 #    layer and fio take becomes an emulated MMIO read.
-# Writes per run are bounded (--number_ios) so that the cache never fills:
-# until background writeback exists, a full cache is emptied in one go.
+# Writes per run are bounded (--number_ios) so that the runs measure the
+# write path, not waits for space; background writeback runs meanwhile, as
+# it does on any machine with dirty data (every second, and back to back
+# once half the share is used).
 #
 # Before the rounds, the guest writes 1 GiB of 4 KiB random writes and
 # 256 MiB of 1 MiB writes through two pcache disks and cuts its own power;
@@ -119,7 +121,7 @@ fi
 progress "after the power cut: registering pmem0 again, replaying the logs"
 insmod "$PCACHE_KO"
 echo path=/dev/pmem0 >/sys/bus/pcache/register
-# "backingN: replayed K keys from S segments in T us: X KiB cached in E extents"
+# "backingN: replayed K keys from S segments in T us: X KiB cached in E extents, ..."
 dmesg | grep 'pcache: .*replayed' | sed -n \
 	's/.*\(backing[0-9]*\): replayed \([0-9]*\) keys from \([0-9]*\) segments in \([0-9]*\) us: \([0-9]*\) KiB cached in \([0-9]*\) extents.*/REPLAY,\1,\2,\3,\4,\5,\6/p'
 progress "$(dmesg | grep -c 'pcache: .*replayed') logs replayed"
