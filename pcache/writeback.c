@@ -491,6 +491,12 @@ static void pcache_wb_commit(struct pcache_backing *backing, u64 target)
 	pcache_cache_write_table(cache, &wb->table);
 	mutex_unlock(&cache->lock);
 	WRITE_ONCE(backing->clean_seq, target);
+	/*
+	 * Pairs with the seq increment in pcache_log_append(): either a
+	 * write taking clean_seq + 1 sees the new clean_seq and starts the
+	 * timer, or pcache_wb_work() sees its seq and comes back.
+	 */
+	smp_mb();
 
 	for (i = 0; i < wb->nr; i++) {
 		const struct pcache_wb_rec *rec = &wb->recs[i];
