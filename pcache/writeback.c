@@ -72,9 +72,24 @@ struct pcache_wb_extent {
 	u32 seg_off;
 };
 
+/* A dirty segment in the round's merge: its next record, read and checked. */
+struct pcache_wb_source {
+	u64 seq;			/* of @rec */
+	u32 seg;
+	u32 index;			/* of @rec in the segment */
+	u32 keys;			/* records in the segment, as the round began */
+	struct pcache_replay_cursor cur;	/* past @rec */
+	struct pcache_key_record rec;
+};
+
 struct pcache_wb_batch {
 	struct pcache_wb_rec recs[PCACHE_WB_BATCH_KEYS];
 	u32 nr;
+	/* The dirty segments being merged: as many as the quota. */
+	struct pcache_wb_source *sources;
+	struct pcache_wb_source **heap;
+	u32 nr_sources;
+	struct pcache_wb_source spare;
 	/* The round's records, newest wins: what to write, once. */
 	struct pcache_index index;
 	struct pcache_wb_extent ext[PCACHE_WB_BATCH_EXTENTS];
@@ -164,99 +179,99 @@ static bool pcache_wb_seg_dirty(struct pcache_backing *backing, u32 seg)
 	       cache->segs[seg].clean_keys < smp_load_acquire(&cache->segs[seg].keys);
 }
 
-/*
- * Take records of @seg, from its first not written back, while their seq
- * is up to *@target and the round and @budget have room; where it stops
- * short of *@target, lower *@target below the first record left, so that
- * the round stays a prefix of every segment's log.
- */
-static int pcache_wb_collect_seg(struct pcache_backing *backing, u32 seg,
-				 u32 budget, u64 *target)
+/* Read @src's record at @src->index; its seq orders the merge. */
+static int pcache_wb_source_read(struct pcache_backing *backing,
+				 struct pcache_wb_source *src)
 {
-	struct pcache_wb_batch *wb = backing->wb;
-	struct pcache_seg_state *state = &backing->cache->segs[seg];
-	/* Pairs with pcache_log_append(): records up to keys are in place. */
-	u32 i, keys = smp_load_acquire(&state->keys), taken = 0;
-	struct pcache_replay_cursor cur;
-	struct pcache_key_record rec;
 	int ret;
 
-	pcache_wb_cursor(backing, seg, &cur);
-	for (i = state->clean_keys; i < keys; i++) {
-		u64 seq;
+	ret = pcache_wb_read_record(backing, src->seg, src->index, &src->cur,
+				    &src->rec);
+	src->seq = le64_to_cpu(src->rec.seq);
+	return ret;
+}
 
-		ret = pcache_wb_read_record(backing, seg, i, &cur, &rec);
-		if (ret)
-			return ret;
-		seq = le64_to_cpu(rec.seq);
-		if (seq > *target)
-			break;
-		if (wb->nr == PCACHE_WB_BATCH_KEYS || taken == budget) {
-			*target = seq - 1;
-			break;
-		}
-		wb->recs[wb->nr++] = (struct pcache_wb_rec){
-			.seq = seq,
-			.start = le64_to_cpu(rec.start),
-			.len = le32_to_cpu(rec.len),
-			.seg = seg,
-			.data_off = le32_to_cpu(rec.data_off),
-			.index = i,
-		};
-		taken++;
+/* Restore the min-heap (by seq) below @i. */
+static void pcache_wb_sift_down(struct pcache_wb_source **heap, u32 n, u32 i)
+{
+	for (;;) {
+		u32 l = 2 * i + 1, r = l + 1, min = i;
+
+		if (l < n && heap[l]->seq < heap[min]->seq)
+			min = l;
+		if (r < n && heap[r]->seq < heap[min]->seq)
+			min = r;
+		if (min == i)
+			return;
+		swap(heap[i], heap[min]);
+		i = min;
 	}
-	return 0;
 }
 
 /*
  * Gather the records of the round: every record with a seq in
- * (clean_seq, *@target], with *@target lowered when they do not all fit.
- * The segment holding the oldest record goes first, so a round always
- * makes progress.
+ * (clean_seq, *@target], in seq order, merged from the logs of the dirty
+ * segments (each in seq order already).  When they do not all fit,
+ * *@target comes down to just below the oldest record left out, so the
+ * round is still a prefix of every segment's log.
  */
 static int pcache_wb_collect(struct pcache_backing *backing, u64 *target)
 {
 	struct pcache_cache *cache = backing->cache;
 	struct pcache_wb_batch *wb = backing->wb;
-	u32 seg, first = U32_MAX, nr_dirty = 0, budget, i, kept;
-	u64 first_seq = U64_MAX;
+	struct pcache_wb_source **heap = wb->heap, *src;
+	u32 seg, n = 0, i;
 	int ret;
 
+	wb->nr = 0;
 	for (seg = 0; seg < cache->segment_count; seg++) {
-		struct pcache_replay_cursor cur;
-		struct pcache_key_record rec;
-
 		if (!pcache_wb_seg_dirty(backing, seg))
 			continue;
-		nr_dirty++;
-		pcache_wb_cursor(backing, seg, &cur);
-		ret = pcache_wb_read_record(backing, seg,
-					    cache->segs[seg].clean_keys, &cur,
-					    &rec);
+		/*
+		 * More dirty segments than the quota (only a crafted image
+		 * does that): the round stops below the first record of
+		 * those left out.
+		 */
+		src = n < wb->nr_sources ? &wb->sources[n] : &wb->spare;
+		src->seg = seg;
+		src->index = cache->segs[seg].clean_keys;
+		/* Pairs with pcache_log_append(): records up to keys are in place. */
+		src->keys = smp_load_acquire(&cache->segs[seg].keys);
+		pcache_wb_cursor(backing, seg, &src->cur);
+		ret = pcache_wb_source_read(backing, src);
 		if (ret)
 			return ret;
-		if (le64_to_cpu(rec.seq) < first_seq) {
-			first_seq = le64_to_cpu(rec.seq);
-			first = seg;
+		if (src == &wb->spare)
+			*target = min(*target, src->seq - 1);
+		else
+			heap[n++] = src;
+	}
+	for (i = n / 2; i-- > 0;)
+		pcache_wb_sift_down(heap, n, i);
+
+	while (n && heap[0]->seq <= *target) {
+		src = heap[0];
+		if (wb->nr == PCACHE_WB_BATCH_KEYS) {
+			*target = src->seq - 1;
+			break;
 		}
+		wb->recs[wb->nr++] = (struct pcache_wb_rec){
+			.seq = src->seq,
+			.start = le64_to_cpu(src->rec.start),
+			.len = le32_to_cpu(src->rec.len),
+			.seg = src->seg,
+			.data_off = le32_to_cpu(src->rec.data_off),
+			.index = src->index,
+		};
+		if (++src->index == src->keys) {
+			heap[0] = heap[--n];
+		} else {
+			ret = pcache_wb_source_read(backing, src);
+			if (ret)
+				return ret;
+		}
+		pcache_wb_sift_down(heap, n, 0);
 	}
-	wb->nr = 0;
-	if (!nr_dirty || first_seq > *target)
-		return 0;
-	budget = max_t(u32, 1, PCACHE_WB_BATCH_KEYS / nr_dirty);
-	ret = pcache_wb_collect_seg(backing, first, budget, target);
-	for (seg = 0; seg < cache->segment_count && !ret; seg++) {
-		if (seg != first && pcache_wb_seg_dirty(backing, seg))
-			ret = pcache_wb_collect_seg(backing, seg, budget, target);
-	}
-	if (ret)
-		return ret;
-	/* Records taken before *target came down may be above it now. */
-	for (i = 0, kept = 0; i < wb->nr; i++) {
-		if (wb->recs[i].seq <= *target)
-			wb->recs[kept++] = wb->recs[i];
-	}
-	wb->nr = kept;
 	return 0;
 }
 
@@ -725,6 +740,13 @@ int pcache_wb_backing_init(struct pcache_backing *backing)
 				PCACHE_INDEX_PART_SHIFT_MAX);
 	if (ret)
 		goto out_free;
+	wb->nr_sources = backing->quota;
+	wb->sources = kvcalloc(wb->nr_sources, sizeof(*wb->sources), GFP_KERNEL);
+	wb->heap = kvcalloc(wb->nr_sources, sizeof(*wb->heap), GFP_KERNEL);
+	if (!wb->sources || !wb->heap) {
+		ret = -ENOMEM;
+		goto out_index;
+	}
 	init_waitqueue_head(&wb->wait);
 	backing->wb = wb;
 	INIT_DELAYED_WORK(&backing->wb_work, pcache_wb_work);
@@ -740,6 +762,10 @@ int pcache_wb_backing_init(struct pcache_backing *backing)
 	percpu_counter_set(&backing->dirty_sectors, 0);
 	return 0;
 
+out_index:
+	kvfree(wb->heap);
+	kvfree(wb->sources);
+	pcache_index_exit(&wb->index, pcache_extent_free, NULL);
 out_free:
 	kvfree(wb);
 	return ret;
@@ -751,6 +777,8 @@ void pcache_wb_backing_exit(struct pcache_backing *backing)
 		return;
 	pcache_wb_stop(backing);
 	pcache_index_exit(&backing->wb->index, pcache_extent_free, NULL);
+	kvfree(backing->wb->heap);
+	kvfree(backing->wb->sources);
 	kvfree(backing->wb);
 	backing->wb = NULL;
 }
