@@ -271,7 +271,7 @@ static struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
 /*
  * Keep one extent ready for the next write on this CPU (or, after a
  * migration, another): @ext if there is one, else a new one.  Called with
- * no lock held, so that a mempool wait never holds up emptying the cache.
+ * no lock held, so that a mempool wait holds up nothing else.
  */
 static void pcache_spare_refill(struct pcache_backing *backing,
 				struct pcache_extent *ext, gfp_t gfp)

@@ -98,9 +98,9 @@ struct pcache_backing_entry {
 	__le32 logical_block_size;
 	__le32 quota_segments;
 	/*
-	 * Bumped (in one table update) once everything cached for this
-	 * backing is on the backing device: segments of older epochs hold
-	 * nothing valid.
+	 * Segments of other epochs hold nothing valid.  Set at attach and
+	 * not changed by this version: writeback raises clean_seq instead
+	 * (an older one bumped it after emptying the whole cache).
 	 */
 	__le64 epoch;
 	/*
