@@ -49,17 +49,6 @@ static bool entry_used(const struct pcache_backing_entry *entry)
 	return le32_to_cpu(entry->flags) & PCACHE_BACKING_F_USED;
 }
 
-u32 pcache_backing_quota_total(const struct pcache_backing_table *table)
-{
-	u32 i, total = 0;
-
-	for (i = 0; i < PCACHE_MAX_BACKINGS; i++) {
-		if (entry_used(&table->entries[i]))
-			total += le32_to_cpu(table->entries[i].quota_segments);
-	}
-	return total;
-}
-
 static void pcache_backing_release(struct device *dev)
 {
 	struct pcache_backing *backing = to_pcache_backing(dev);
@@ -464,8 +453,8 @@ static int pcache_backing_attach_new(struct pcache_cache *cache,
 	struct pcache_backing_entry *entry;
 	struct pcache_backing *backing = NULL;
 	struct block_device *bdev;
-	u64 quota = div_u64(args->size, cache->segment_size);
-	u32 id, reserved, mode;
+	u64 quota;
+	u32 id, unreserved, mode;
 	bool added = false;
 	int ret;
 
@@ -489,19 +478,18 @@ static int pcache_backing_attach_new(struct pcache_cache *cache,
 		       cache->id, PCACHE_MAX_BACKINGS);
 		goto out_unlock;
 	}
-	ret = -EINVAL;
-	if (quota < PCACHE_BACKING_SEGMENTS_MIN) {
+	ret = pcache_space_quota(cache->table, cache->segment_count,
+				 cache->segment_size, args->size, &quota,
+				 &unreserved);
+	if (ret == -EINVAL) {
 		pr_err("cache%d: attach: size %llu is less than %d segments of %u bytes\n",
 		       cache->id, args->size, PCACHE_BACKING_SEGMENTS_MIN,
 		       cache->segment_size);
 		goto out_unlock;
 	}
-	reserved = pcache_backing_quota_total(cache->table);
-	ret = -ENOSPC;
-	if (quota > cache->segment_count - reserved) {
+	if (ret) {
 		pr_err("cache%d: attach: size %llu needs %llu segments, %u are free\n",
-		       cache->id, args->size, quota,
-		       cache->segment_count - reserved);
+		       cache->id, args->size, quota, unreserved);
 		goto out_unlock;
 	}
 

@@ -13,7 +13,8 @@
  * orders overlapping writes; the index keeps the newest, in whatever order
  * replay finds them.
  *
- * Space.  A backing device may own up to its quota of segments.  Writeback
+ * Space.  A backing device may own up to its quota of segments (the
+ * accounting is in space.c; the locking and publishing here).  Writeback
  * (writeback.c) copies the log to the backing device in seq order and
  * reclaims segments whose every record is there; a write that finds no
  * segment waits for reclaim.
@@ -114,31 +115,27 @@ static int pcache_pmem_to_rq(struct request *rq, u32 off, const void *src,
 static bool pcache_seg_get(struct pcache_backing *backing, u32 *seg)
 {
 	struct pcache_cache *cache = backing->cache;
-	bool found = false;
+	struct pcache_seg_state *state;
 	u32 i;
 
 	spin_lock(&cache->seg_lock);
-	if (backing->segs_used < backing->quota) {
-		for (i = 0; i < cache->segment_count; i++) {
-			if (!cache->seg_owner[i]) {
-				struct pcache_seg_state *state = &cache->segs[i];
-
-				WRITE_ONCE(state->keys, 0);
-				WRITE_ONCE(state->open, true);
-				state->clean_keys = 0;
-				state->clean_prev_seq = 0;
-				/* Pairs with pcache_wb_seg_dirty(): state first. */
-				smp_store_release(&cache->seg_owner[i],
-						  backing->id + 1);
-				backing->segs_used++;
-				*seg = i;
-				found = true;
-				break;
-			}
-		}
+	i = pcache_space_find(cache->seg_owner, cache->segment_count,
+			      backing->segs_used, backing->quota);
+	if (i == PCACHE_SPACE_NONE) {
+		spin_unlock(&cache->seg_lock);
+		return false;
 	}
+	state = &cache->segs[i];
+	WRITE_ONCE(state->keys, 0);
+	WRITE_ONCE(state->open, true);
+	state->clean_keys = 0;
+	state->clean_prev_seq = 0;
+	/* Pairs with pcache_wb_seg_dirty(): state first. */
+	smp_store_release(&cache->seg_owner[i], pcache_space_tag(backing->id));
+	backing->segs_used++;
 	spin_unlock(&cache->seg_lock);
-	return found;
+	*seg = i;
+	return true;
 }
 
 /* Open a segment for a head: a header with a new random gen, persisted. */
@@ -400,16 +397,13 @@ void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
 }
 
 /*
- * At registration: which backing device owns each segment.  A segment is
- * owned if its header is intact, written by this cache, and names a
- * recorded backing device and that backing's current epoch; every other
- * segment is free.
+ * At registration: which backing device owns each segment, from its header
+ * (pcache_space_seg_owner()).
  */
 int pcache_cache_scan_segments(struct pcache_cache *cache)
 {
 	struct pcache_seg_header *hdr;
-	const char *why;
-	u32 seg, id;
+	u32 seg;
 
 	cache->seg_owner = kvcalloc(cache->segment_count, 1, GFP_KERNEL);
 	cache->segs = kvcalloc(cache->segment_count, sizeof(*cache->segs),
@@ -426,18 +420,8 @@ int pcache_cache_scan_segments(struct pcache_cache *cache)
 				cache->path, seg);
 			continue;
 		}
-		if (pcache_seg_header_check(hdr, cache->uuid, &why))
-			continue;
-		for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
-			struct pcache_backing_entry *e = &cache->table->entries[id];
-
-			if ((le32_to_cpu(e->flags) & PCACHE_BACKING_F_USED) &&
-			    !memcmp(e->uuid, hdr->backing_uuid, PCACHE_UUID_SIZE) &&
-			    e->epoch == hdr->epoch) {
-				cache->seg_owner[seg] = id + 1;
-				break;
-			}
-		}
+		cache->seg_owner[seg] =
+			pcache_space_seg_owner(cache->table, cache->uuid, hdr);
 	}
 	kfree(hdr);
 	return 0;
@@ -571,22 +555,21 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 		ret = -ENOMEM;
 		goto out_wb;
 	}
-	backing->segs_used = 0;
+	backing->segs_used = pcache_cache_segments_owned(cache, backing->id);
 	for (seg = 0; seg < cache->segment_count; seg++) {
 		struct pcache_seg_state *state = &cache->segs[seg];
 
-		if (cache->seg_owner[seg] != backing->id + 1)
+		if (cache->seg_owner[seg] != pcache_space_tag(backing->id))
 			continue;
 		keys += pcache_replay_segment(backing, seg, recs, &max_seq);
 		replayed++;
 		/* All on the backing device already: free. */
 		if (state->clean_keys == state->keys) {
 			spin_lock(&cache->seg_lock);
-			cache->seg_owner[seg] = 0;
+			pcache_space_put(cache->seg_owner, seg,
+					 &backing->segs_used);
 			spin_unlock(&cache->seg_lock);
-			continue;
 		}
-		backing->segs_used++;
 	}
 	kfree(recs);
 	atomic64_set(&backing->seq, max(max_seq, backing->clean_seq));
@@ -620,24 +603,23 @@ void pcache_cache_backing_stop(struct pcache_backing *backing)
 /* Segments of a backing device that is forgotten become free. */
 void pcache_cache_release_segments(struct pcache_cache *cache, u32 id)
 {
-	u32 seg;
-
 	spin_lock(&cache->seg_lock);
-	for (seg = 0; seg < cache->segment_count; seg++) {
-		if (cache->seg_owner[seg] == id + 1)
-			cache->seg_owner[seg] = 0;
-	}
+	pcache_space_release(cache->seg_owner, cache->segment_count,
+			     pcache_space_tag(id));
 	spin_unlock(&cache->seg_lock);
 }
 
+/* Segments backing @id owns, or with U32_MAX, all the owned segments. */
 u32 pcache_cache_segments_owned(struct pcache_cache *cache, u32 id)
 {
-	u32 seg, n = 0;
+	u32 n;
 
 	spin_lock(&cache->seg_lock);
-	for (seg = 0; seg < cache->segment_count; seg++)
-		n += id == U32_MAX ? !!cache->seg_owner[seg] :
-				     cache->seg_owner[seg] == id + 1;
+	if (id == U32_MAX)
+		n = pcache_space_used(cache->seg_owner, cache->segment_count);
+	else
+		n = pcache_space_owned(cache->seg_owner, cache->segment_count,
+				       pcache_space_tag(id));
 	spin_unlock(&cache->seg_lock);
 	return n;
 }

@@ -512,7 +512,7 @@ static ssize_t segments_reserved_show(struct device *dev,
 	u32 reserved;
 
 	mutex_lock(&cache->lock);
-	reserved = pcache_backing_quota_total(cache->table);
+	reserved = pcache_space_reserved(cache->table);
 	mutex_unlock(&cache->lock);
 	return sysfs_emit(buf, "%u\n", reserved);
 }

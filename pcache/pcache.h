@@ -36,6 +36,7 @@
 #include "compat.h"
 #include "index.h"
 #include "meta.h"
+#include "space.h"
 
 struct dax_device;
 struct pcache_backing;
@@ -67,7 +68,7 @@ struct pcache_cache {
 	struct pcache_backing_table *table;
 	struct pcache_backing *backings[PCACHE_MAX_BACKINGS];
 
-	/* Owner of each segment: backing id + 1, or 0 when free. */
+	/* Owner of each segment: pcache_space_tag(backing id), 0 when free. */
 	spinlock_t seg_lock;
 	u8 *seg_owner;
 	struct pcache_seg_state *segs;	/* segment_count of them */
@@ -209,7 +210,6 @@ int pcache_backing_attach(struct pcache_cache *cache, char *options);
 int pcache_backing_detach(struct pcache_cache *cache, char *options);
 void pcache_backing_restore_all(struct pcache_cache *cache);
 void pcache_backing_remove_missing(struct pcache_cache *cache);
-u32 pcache_backing_quota_total(const struct pcache_backing_table *table);
 
 /* cache.c */
 int pcache_cache_init(void);

@@ -174,7 +174,8 @@ static bool pcache_wb_seg_dirty(struct pcache_backing *backing, u32 seg)
 	struct pcache_cache *cache = backing->cache;
 
 	/* Pairs with pcache_seg_get(): the new owner's state is reset. */
-	return smp_load_acquire(&cache->seg_owner[seg]) == backing->id + 1 &&
+	return smp_load_acquire(&cache->seg_owner[seg]) ==
+	       pcache_space_tag(backing->id) &&
 	       /* Pairs with pcache_log_append(): the record is in place. */
 	       cache->segs[seg].clean_keys < smp_load_acquire(&cache->segs[seg].keys);
 }
@@ -580,7 +581,8 @@ static bool pcache_wb_reclaimable(struct pcache_backing *backing, u32 seg)
 	struct pcache_seg_state *state = &cache->segs[seg];
 
 	/* Pairs with pcache_seg_get(): the new owner's state is reset. */
-	if (smp_load_acquire(&cache->seg_owner[seg]) != backing->id + 1 ||
+	if (smp_load_acquire(&cache->seg_owner[seg]) !=
+	    pcache_space_tag(backing->id) ||
 	    /* Pairs with pcache_head_close(): the last append is counted. */
 	    smp_load_acquire(&state->open) ||
 	    state->clean_keys != READ_ONCE(state->keys))
@@ -604,8 +606,7 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 			continue;
 		pcache_wb_unindex_seg(backing, seg);
 		spin_lock(&cache->seg_lock);
-		cache->seg_owner[seg] = 0;
-		backing->segs_used--;
+		pcache_space_put(cache->seg_owner, seg, &backing->segs_used);
 		spin_unlock(&cache->seg_lock);
 		freed++;
 	}
