@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Host-side tests of pcache's pure logic (tests/host/): the cmocka unit tests
-# of meta.c and index.c, built with gcc, ASan and UBSan, then a short
+# of meta.c, space.c and index.c, built with gcc, ASan and UBSan, then a short
 # libFuzzer run of the metadata checks (clang), seeded with the images
 # tests/host/gen_corpus.c writes.
 # Needs the Debian packages in tests/host/packages.txt.
@@ -30,7 +30,7 @@ done < <(grep -v '^#' tests/host/packages.txt)
 [ "${#missing[@]}" -eq 0 ] ||
 	die "missing Debian packages: ${missing[*]} (apt-get install --no-install-recommends ${missing[*]})"
 
-say "unit tests: tests/host/ on pcache/meta.c and pcache/index.c (gcc, ASan, UBSan)"
+say "unit tests: tests/host/ on pcache/meta.c, space.c and index.c (gcc, ASan, UBSan)"
 run make -s -C tests/host O="$host_build" check ||
 	die "unit tests failed"
 
