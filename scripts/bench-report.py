@@ -4,6 +4,7 @@
 SVG plot.
 
 usage: bench-report.py RESULTS.csv PLOT.svg [REPLAY.csv]
+       bench-report.py --markdown RESULTS.csv
 
 For each workload and device: the median IOPS over the rounds with the
 spread (lowest and highest round), the median bandwidth and mean, p99 and
@@ -12,6 +13,7 @@ the CSV), and for caches the share of the data read that the backing disk
 had to provide (a read hit reaches it not at all).  Then pcache's IOPS as
 a ratio to every other device, and the issue-8 targets against the
 measured figures.  The summary goes to RESULTS.json next to the CSV.
+With --markdown, the tables of docs/performance.md instead.
 """
 import csv
 import json
@@ -266,9 +268,46 @@ def replay(path):
     return rows
 
 
+def markdown(kernel, summary):
+    """The table of docs/performance.md: IOPS median [spread] and ratio to
+    the reference, per workload (rows) and device (columns)."""
+    devices = devices_of(summary)
+    ref = devices[0]
+    print("| workload | " + " | ".join(devices) + " |")
+    print("|---" * (len(devices) + 1) + "|")
+    for workload, devs in summary.items():
+        refv = devs.get(ref, {}).get("iops")
+        cells = []
+        for d in devices:
+            s = devs.get(d)
+            if not s:
+                cells.append("-")
+                continue
+            share = s["backing_read_share"]
+            cells.append("%.0f [%.0f-%.0f] %.0f%%%s" % (
+                s["iops"], s["low"], s["high"], 100 * ratio(s["iops"], refv),
+                "" if share is None or share < 0.05 else
+                ", %.0f%% from disk" % (100 * share)))
+        print("| %s | %s |" % (workload, " | ".join(cells)))
+    print()
+    print("| workload | " + " | ".join(devices) + " |")
+    print("|---" * (len(devices) + 1) + "|")
+    for workload, devs in summary.items():
+        print("| %s | %s |" % (workload, " | ".join(
+            "%.1f / %.0f / %.0f" % (devs[d]["lat_mean_us"], devs[d]["lat_p99_us"],
+                                    devs[d]["lat_p999_us"])
+            if d in devs else "-" for d in devices)))
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--markdown":
+        # bench-report.py --markdown RESULTS.csv: the tables for the docs.
+        kernel, runs = load(sys.argv[2])
+        markdown(kernel, summarise(runs))
+        return
     if len(sys.argv) not in (3, 4):
-        sys.exit("usage: bench-report.py RESULTS.csv PLOT.svg [REPLAY.csv]")
+        sys.exit("usage: bench-report.py RESULTS.csv PLOT.svg [REPLAY.csv]\n"
+                 "       bench-report.py --markdown RESULTS.csv")
     kernel, runs = load(sys.argv[1])
     if not runs:
         sys.exit("bench-report: no results in %s" % sys.argv[1])
