@@ -50,9 +50,9 @@ u32 pcache_space_reserved(const struct pcache_backing_table *table)
  * segments, at least PCACHE_BACKING_SEGMENTS_MIN (what pcache_entry_check()
  * accepts at load), and no more than what the other quotas leave, so that
  * each backing can always fill its whole quota.  Returns 0, -EINVAL when
- * @size is too small, or
- * -ENOSPC when the cache cannot reserve that much; *@quota and *@unreserved
- * are set in every case, for the caller's messages.
+ * @size is too small, or -ENOSPC when the cache cannot reserve that much;
+ * *@quota and *@unreserved are set in every case, for the caller's
+ * messages.
  */
 int pcache_space_quota(const struct pcache_backing_table *table,
 		       u32 segment_count, u32 segment_size, u64 size,
