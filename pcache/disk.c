@@ -133,24 +133,30 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 	blk_mq_start_request(rq);
 	/*
 	 * queue_rq may be called while the submitter's plug is being flushed
-	 * (blk_mq_plug_issue_direct pops requests off the plug list): bios
-	 * for the backing device must not be added to that same list under
-	 * its feet.  They go into a plug of their own, flushed before
+	 * (blk_mq_plug_issue_direct pops requests off the plug list): neither
+	 * bios for the backing device nor a sleep (which flushes the current
+	 * plug) may touch that list under its feet.  The submitter's plug is
+	 * hidden meanwhile; bios go into a plug of their own, flushed before
 	 * returning, or when this task sleeps.
 	 */
 	submitter_plug = current->plug;
 	pcache_plug_forget_ts();
 	current->plug = NULL;
-	blk_start_plug(&plug);
-	if (!backing->caching) {
-		pcache_passthrough(backing, rq);
-	} else if (req_op(rq) == REQ_OP_READ) {
-		pcache_cache_read(backing, rq);
-	} else {
-		/* Writes are durable in pmem when they complete; so is a flush. */
+	if (backing->caching && req_op(rq) != REQ_OP_READ) {
+		/*
+		 * Writes are durable in pmem when they complete; so is a
+		 * flush.  Neither sends a bio down: no plug of our own.
+		 */
 		blk_mq_end_request(rq, req_op(rq) == REQ_OP_WRITE ?
 				   pcache_cache_write(backing, rq) : BLK_STS_OK);
+		current->plug = submitter_plug;
+		return BLK_STS_OK;
 	}
+	blk_start_plug(&plug);
+	if (!backing->caching)
+		pcache_passthrough(backing, rq);
+	else
+		pcache_cache_read(backing, rq);
 	blk_finish_plug(&plug);
 	current->plug = submitter_plug;
 	return BLK_STS_OK;
