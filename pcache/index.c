@@ -560,15 +560,20 @@ int pcache_index_init(struct pcache_index *idx, u64 nr_sectors,
 	u64 nr_parts;
 	u32 i;
 
-	if (!part_shift)
+	if (!nr_sectors)
+		return -EINVAL;
+	if (!part_shift) {
 		part_shift = PCACHE_INDEX_PART_SHIFT;
-	if (part_shift > PCACHE_INDEX_PART_SHIFT_MAX || !nr_sectors)
+		while ((nr_sectors - 1) >> part_shift >> PCACHE_INDEX_PARTS_BITS)
+			part_shift++;
+	}
+	if (part_shift > PCACHE_INDEX_PART_SHIFT_MAX)
 		return -EINVAL;
 	nr_parts = ((nr_sectors - 1) >> part_shift) + 1;
 	if (nr_parts > U32_MAX)
 		return -EINVAL;
 
-	/* Large devices make a large array: 32 bytes per 16 MiB by default. */
+	/* 32 bytes per partition: at most 2 MiB with the default shift. */
 	idx->parts = kvcalloc(nr_parts, sizeof(*idx->parts), GFP_KERNEL);
 	if (!idx->parts)
 		return -ENOMEM;

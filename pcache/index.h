@@ -35,8 +35,14 @@
 #include <linux/spinlock.h>
 #include <linux/types.h>
 
-/* Default partition size: 1 << 15 sectors, 16 MiB of backing device. */
-#define PCACHE_INDEX_PART_SHIFT		15
+/*
+ * Default partition size: 1 << 11 sectors, 1 MiB of backing device, so
+ * that a tree holds at most 256 extents of 4 KiB and a descent stays short;
+ * larger on devices big enough to need more than 1 << 16 partitions, so
+ * that the array of partitions stays within 2 MiB.
+ */
+#define PCACHE_INDEX_PART_SHIFT		11
+#define PCACHE_INDEX_PARTS_BITS		16
 /* Largest partition: an extent's length must fit its u32 len. */
 #define PCACHE_INDEX_PART_SHIFT_MAX	31
 
@@ -158,7 +164,8 @@ void pcache_extent_pool_trim(struct pcache_extent_pool *pool,
  * @idx: the index
  * @nr_sectors: size of the backing device in sectors, at least 1
  * @part_shift: log2 of the partition size in sectors, from 1 to
- *	PCACHE_INDEX_PART_SHIFT_MAX; 0 means PCACHE_INDEX_PART_SHIFT
+ *	PCACHE_INDEX_PART_SHIFT_MAX; 0 means PCACHE_INDEX_PART_SHIFT, or more
+ *	to keep to 1 << PCACHE_INDEX_PARTS_BITS partitions
  *
  * Context: process context, may sleep (GFP_KERNEL).
  * Return: 0, -EINVAL for a bad size or shift, -ENOMEM.

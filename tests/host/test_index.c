@@ -314,9 +314,23 @@ static void test_init(void **state)
 	assert_int_equal(pcache_index_init(&idx, 100, 4), -ENOMEM);
 	pcache_shim_alloc_fail = 0;
 
-	assert_int_equal(pcache_index_init(&idx, (1 << 15) + 1, 0), 0);
+	/* The default: 1 MiB partitions, up to 1 << 16 of them. */
+	assert_int_equal(pcache_index_init(&idx, (1 << 11) + 1, 0), 0);
 	assert_int_equal(idx.part_shift, PCACHE_INDEX_PART_SHIFT);
 	assert_int_equal(idx.nr_parts, 2);
+	pcache_index_exit(&idx, free_extent, NULL);
+	assert_int_equal(pcache_index_init(&idx, 1ull << 27, 0), 0);
+	assert_int_equal(idx.part_shift, 11);
+	assert_int_equal(idx.nr_parts, 1 << 16);
+	pcache_index_exit(&idx, free_extent, NULL);
+	assert_int_equal(pcache_index_init(&idx, (1ull << 27) + 1, 0), 0);
+	assert_int_equal(idx.part_shift, 12);
+	assert_int_equal(idx.nr_parts, (1 << 15) + 1);
+	pcache_index_exit(&idx, free_extent, NULL);
+	/* 16 TiB: 256 MiB partitions. */
+	assert_int_equal(pcache_index_init(&idx, 1ull << 35, 0), 0);
+	assert_int_equal(idx.part_shift, 19);
+	assert_int_equal(idx.nr_parts, 1 << 16);
 	pcache_index_exit(&idx, free_extent, NULL);
 
 	assert_int_equal(pcache_index_init(&idx, 64, 4), 0);
