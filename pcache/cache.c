@@ -162,9 +162,7 @@ static bool pcache_head_open(struct pcache_backing *backing,
 	state->gen = head->gen;
 	state->clean_data_end = head->data_off;
 	head->open = true;
-	if (READ_ONCE(backing->segs_used) * 100 >=
-	    backing->quota * READ_ONCE(backing->dirty_high_percent))
-		pcache_wb_kick(backing, true);
+	pcache_wb_seg_opened(backing);
 	return true;
 }
 

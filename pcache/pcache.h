@@ -138,6 +138,8 @@ struct pcache_backing {
 	u64 epoch;
 	u32 quota;			/* segments */
 	u32 segs_used;			/* under cache->seg_lock */
+	u32 segs_clean;			/* of those, kept for reads; the work's */
+	u32 segs_reserve;		/* free segments to keep for writes */
 	atomic64_t seq;
 	struct pcache_head __percpu *heads;
 	struct pcache_index index;
@@ -151,6 +153,8 @@ struct pcache_backing {
 	bool draining;
 	bool wb_urgent;			/* above the high mark, until the low */
 	bool wb_stopped;
+	bool reclaim_asked;		/* the work is to free clean segments */
+	unsigned long wb_due;		/* jiffies: when the next round is */
 	/* Tunables (sysfs). */
 	unsigned int wb_delay_ms;
 	unsigned int dirty_high_percent;
@@ -160,6 +164,7 @@ struct pcache_backing {
 	atomic64_t wb_errors;
 	atomic64_t segs_reclaimed;
 	atomic64_t waits_for_space;
+	u64 clean_bytes;		/* data in the clean segments kept */
 };
 
 /* Tunables of writeback: see docs/ABI/sysfs-bus-pcache. */
@@ -245,6 +250,7 @@ void pcache_wb_exit(void);
 int pcache_wb_backing_init(struct pcache_backing *backing);
 void pcache_wb_backing_exit(struct pcache_backing *backing);
 void pcache_wb_kick(struct pcache_backing *backing, bool now);
+void pcache_wb_seg_opened(struct pcache_backing *backing);
 void pcache_wb_wait_for_room(struct pcache_backing *backing);
 int pcache_wb_drain(struct pcache_backing *backing);
 void pcache_wb_stop(struct pcache_backing *backing);

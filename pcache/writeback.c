@@ -20,15 +20,22 @@
  * Reclaim.  A segment no head appends to any more and whose records are all
  * up to clean_seq, and whose every key has reached the index (a write counts
  * its key in the segment's @inserting from the append to the insertion), is
- * freed: the work drops from the index every extent pointing into it,
- * under the partition locks that reads copy under; the next opening writes
- * a new header with a new gen before any record.
+ * clean.  Clean segments stay cached, so that what was written is still read
+ * from pmem after it went to the backing device, until the backing runs
+ * short of free segments: below its reserve (a sixteenth of the quota, at
+ * least two segments per CPU), a round frees the clean segments whose
+ * newest record is oldest until twice the reserve is free.  Freeing one
+ * drops from the index every extent pointing into it, under the partition
+ * locks that reads copy under; the next opening writes a new header with a
+ * new gen before any record.
  *
  * Pacing.  A round runs when a delay (writeback_delay_ms) has passed since
- * data became dirty, and rounds run back to back while the backing uses
- * more than dirty_high_percent of its quota (until below dirty_low_percent),
- * while a write waits for a segment, and while a detach drains the cache.
- * A failed round leaves everything as it was and is retried a second later.
+ * data became dirty, and rounds run back to back while more than
+ * dirty_high_percent of the quota holds dirty data (until below
+ * dirty_low_percent), while a write waits for a segment, and while a detach
+ * drains the cache.  A segment opened below the reserve starts a round at
+ * once.  A failed round leaves everything as it was and is retried a second
+ * later.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -38,6 +45,7 @@
 #include <linux/pfn_t.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/uaccess.h>
 #include <linux/wait.h>
 
@@ -102,15 +110,36 @@ struct pcache_wb_batch {
 	blk_status_t status;
 };
 
+/* Run the work in @delay jiffies (unless sooner already): a round is due. */
+static void pcache_wb_queue(struct pcache_backing *backing, unsigned long delay)
+{
+	if (queue_delayed_work(pcache_wb_wq, &backing->wb_work, delay))
+		WRITE_ONCE(backing->wb_due, jiffies + delay);
+}
+
 void pcache_wb_kick(struct pcache_backing *backing, bool now)
 {
 	if (READ_ONCE(backing->wb_stopped))
 		return;
-	if (now)
+	if (now) {
+		WRITE_ONCE(backing->wb_due, jiffies);
 		mod_delayed_work(pcache_wb_wq, &backing->wb_work, 0);
-	else
-		queue_delayed_work(pcache_wb_wq, &backing->wb_work,
-				   msecs_to_jiffies(READ_ONCE(backing->wb_delay_ms)));
+	} else {
+		pcache_wb_queue(backing,
+				msecs_to_jiffies(READ_ONCE(backing->wb_delay_ms)));
+	}
+}
+
+/*
+ * Run the work now for reclaim alone: the data stays dirty until the round
+ * due (writeback_delay_ms and the dirty marks keep pacing writeback).
+ */
+static void pcache_wb_kick_reclaim(struct pcache_backing *backing)
+{
+	if (READ_ONCE(backing->wb_stopped))
+		return;
+	WRITE_ONCE(backing->reclaim_asked, true);
+	mod_delayed_work(pcache_wb_wq, &backing->wb_work, 0);
 }
 
 static bool pcache_wb_clean(struct pcache_backing *backing)
@@ -118,13 +147,33 @@ static bool pcache_wb_clean(struct pcache_backing *backing)
 	return READ_ONCE(backing->clean_seq) == atomic64_read(&backing->seq);
 }
 
+/* Segments holding dirty data (or open): the used ones that are not clean. */
+static u32 pcache_wb_dirty_segs(struct pcache_backing *backing)
+{
+	u32 used = READ_ONCE(backing->segs_used);
+	u32 clean = READ_ONCE(backing->segs_clean);
+
+	return used > clean ? used - clean : 0;
+}
+
+/* A segment was opened: start a round now if the cache needs one. */
+void pcache_wb_seg_opened(struct pcache_backing *backing)
+{
+	if (pcache_wb_dirty_segs(backing) * 100 >=
+	    backing->quota * READ_ONCE(backing->dirty_high_percent))
+		pcache_wb_kick(backing, true);
+	else if (READ_ONCE(backing->segs_used) + backing->segs_reserve >
+		 backing->quota)
+		pcache_wb_kick_reclaim(backing);
+}
+
 static bool pcache_wb_under_pressure(struct pcache_backing *backing)
 {
-	u32 used = READ_ONCE(backing->segs_used) * 100;
+	u32 dirty = pcache_wb_dirty_segs(backing) * 100;
 
-	if (used >= backing->quota * READ_ONCE(backing->dirty_high_percent))
+	if (dirty >= backing->quota * READ_ONCE(backing->dirty_high_percent))
 		backing->wb_urgent = true;
-	else if (used < backing->quota * READ_ONCE(backing->dirty_low_percent))
+	else if (dirty < backing->quota * READ_ONCE(backing->dirty_low_percent))
 		backing->wb_urgent = false;
 	return backing->wb_urgent || READ_ONCE(backing->draining) ||
 	       wq_has_sleeper(&backing->space_wait);
@@ -591,25 +640,65 @@ static bool pcache_wb_reclaimable(struct pcache_backing *backing, u32 seg)
 	return !atomic_read_acquire(&state->inserting);
 }
 
+static int pcache_wb_cmp_seq(const void *a, const void *b)
+{
+	const struct pcache_wb_source *x = *(struct pcache_wb_source * const *)a;
+	const struct pcache_wb_source *y = *(struct pcache_wb_source * const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 /*
- * Free the segments that are closed, all written back, and whose keys are
- * all in the index (a write inserts its key after it appended the record:
- * a segment with a key still on its way is left for the next round).
+ * Count the clean segments (closed, all written back, and whose keys are
+ * all in the index: a write inserts its key after it appended the record,
+ * so a segment with a key still on its way is left for the next round),
+ * and free the oldest of them if the backing is short of free segments.
+ * The merge's sources are free again by now: they hold the list.
  */
 static void pcache_wb_reclaim(struct pcache_backing *backing)
 {
 	struct pcache_cache *cache = backing->cache;
-	u32 seg, freed = 0;
+	struct pcache_wb_batch *wb = backing->wb;
+	u32 data_off = pcache_seg_data_offset(cache->segment_size);
+	u32 reserve = backing->segs_reserve;
+	u32 seg, nr = 0, free, want = 0, freed;
+	u64 clean_bytes = 0;
 
 	for (seg = 0; seg < cache->segment_count; seg++) {
-		if (!pcache_wb_reclaimable(backing, seg))
+		struct pcache_seg_state *state = &cache->segs[seg];
+		struct pcache_wb_source *src = &wb->sources[nr];
+
+		/* Pairs with pcache_seg_get(): the new owner's state is reset. */
+		if (smp_load_acquire(&cache->seg_owner[seg]) !=
+		    pcache_space_tag(backing->id))
 			continue;
+		/* Pairs with pcache_log_append(): clean_data_end is set. */
+		if (smp_load_acquire(&state->keys))
+			clean_bytes += state->clean_data_end - data_off;
+		if (nr == wb->nr_sources || !pcache_wb_reclaimable(backing, seg))
+			continue;
+		src->seg = seg;
+		/* Records are in seq order: the last one is the newest. */
+		src->seq = state->clean_prev_seq;
+		wb->heap[nr++] = src;
+	}
+
+	free = backing->quota - min(READ_ONCE(backing->segs_used), backing->quota);
+	if (free < reserve || wq_has_sleeper(&backing->space_wait))
+		want = min(nr, max(2 * reserve - min(free, 2 * reserve), 1U));
+	if (want)
+		sort(wb->heap, nr, sizeof(*wb->heap), pcache_wb_cmp_seq, NULL);
+	for (freed = 0; freed < want; freed++) {
+		seg = wb->heap[freed]->seg;
 		pcache_wb_unindex_seg(backing, seg);
+		/* Before the segment is free: a new owner resets its state. */
+		clean_bytes -= cache->segs[seg].clean_data_end - data_off;
 		spin_lock(&cache->seg_lock);
 		pcache_space_put(cache->seg_owner, seg, &backing->segs_used);
 		spin_unlock(&cache->seg_lock);
-		freed++;
 	}
+	WRITE_ONCE(backing->segs_clean, nr - freed);
+	WRITE_ONCE(backing->clean_bytes, clean_bytes);
 	if (!freed)
 		return;
 	atomic64_add(freed, &backing->segs_reclaimed);
@@ -658,9 +747,23 @@ static void pcache_wb_work(struct work_struct *work)
 	struct pcache_backing *backing =
 		container_of(to_delayed_work(work), struct pcache_backing, wb_work);
 	unsigned int noio = memalloc_noio_save();
-	unsigned long delay;
+	bool reclaim_only = READ_ONCE(backing->reclaim_asked);
+	unsigned long delay, due;
 	int ret;
 
+	WRITE_ONCE(backing->reclaim_asked, false);
+	due = READ_ONCE(backing->wb_due);
+	if (reclaim_only && !pcache_wb_under_pressure(backing) &&
+	    time_before(jiffies, due)) {
+		pcache_wb_reclaim(backing);
+		memalloc_noio_restore(noio);
+		/* The round that was due is still due, no later. */
+		delay = time_before(jiffies, due) ? due - jiffies : 0;
+		if (!READ_ONCE(backing->wb_stopped))
+			queue_delayed_work(pcache_wb_wq, &backing->wb_work,
+					   delay);
+		return;
+	}
 	ret = pcache_wb_round(backing);
 	memalloc_noio_restore(noio);
 	wake_up_all(&backing->clean_wait);
@@ -677,7 +780,7 @@ static void pcache_wb_work(struct work_struct *work)
 		return;
 	}
 	if (!READ_ONCE(backing->wb_stopped))
-		queue_delayed_work(pcache_wb_wq, &backing->wb_work, delay);
+		pcache_wb_queue(backing, delay);
 }
 
 /* A write found no segment: wait for reclaim, never fail. */
@@ -742,6 +845,12 @@ int pcache_wb_backing_init(struct pcache_backing *backing)
 	if (ret)
 		goto out_free;
 	wb->nr_sources = backing->quota;
+	/* Free segments for the heads to open, whatever the rounds do. */
+	backing->segs_reserve = min(max(backing->quota / 16,
+					2 * num_possible_cpus()),
+				    backing->quota / 2);
+	backing->segs_clean = 0;
+	backing->clean_bytes = 0;
 	wb->sources = kvcalloc(wb->nr_sources, sizeof(*wb->sources), GFP_KERNEL);
 	wb->heap = kvcalloc(wb->nr_sources, sizeof(*wb->heap), GFP_KERNEL);
 	if (!wb->sources || !wb->heap) {
@@ -756,6 +865,8 @@ int pcache_wb_backing_init(struct pcache_backing *backing)
 	backing->wb_stopped = true;
 	backing->draining = false;
 	backing->wb_urgent = false;
+	backing->reclaim_asked = false;
+	backing->wb_due = jiffies;
 	atomic64_set(&backing->written_back, 0);
 	atomic64_set(&backing->wb_errors, 0);
 	atomic64_set(&backing->segs_reclaimed, 0);
@@ -808,6 +919,7 @@ static ssize_t name##_show(struct device *dev, struct device_attribute *attr,	\
 static DEVICE_ATTR_RO(name)
 
 PCACHE_WB_STAT_ATTR(dirty_bytes, pcache_dirty_bytes(backing));
+PCACHE_WB_STAT_ATTR(clean_bytes, READ_ONCE(backing->clean_bytes));
 PCACHE_WB_STAT_ATTR(written_back_bytes, atomic64_read(&backing->written_back));
 PCACHE_WB_STAT_ATTR(writeback_errors, atomic64_read(&backing->wb_errors));
 PCACHE_WB_STAT_ATTR(segments_reclaimed, atomic64_read(&backing->segs_reclaimed));
@@ -879,6 +991,7 @@ PCACHE_WB_TUNABLE_ATTR(dirty_low_percent, dirty_low_percent);
 
 static struct attribute *pcache_wb_attrs[] = {
 	&dev_attr_dirty_bytes.attr,
+	&dev_attr_clean_bytes.attr,
 	&dev_attr_written_back_bytes.attr,
 	&dev_attr_writeback_errors.attr,
 	&dev_attr_segments_reclaimed.attr,

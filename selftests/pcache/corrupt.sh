@@ -44,7 +44,7 @@ snapshot() {
 		case "${f##*/}" in
 		attach | detach | segments_used) continue ;;
 		# Writeback statistics move on their own (ext4 commits, writeback).
-		dirty_bytes | written_back_bytes | writeback_errors | segments_reclaimed | waits_for_space) continue ;;
+		dirty_bytes | clean_bytes | written_back_bytes | writeback_errors | segments_reclaimed | waits_for_space) continue ;;
 		esac
 		if [ -f "$f" ]; then
 			echo "$f=$(cat "$f" 2>&1)"

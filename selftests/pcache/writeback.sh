@@ -7,7 +7,8 @@
 # cache: fio writes and verifies four times that through /dev/pcache0 while
 # the backing device is slow (writes wait for reclaim, never fail), then
 # sixteen times that at full speed; dirty
-# data then goes to the backing device on its own, without a detach; while
+# data then goes to the backing device on its own, without a detach, and
+# stays cached: reading it again does not touch the backing device; while
 # the backing device fails, writeback errors are counted, the data stays
 # dirty and reads still come from the cache, a detach waits and can be
 # interrupted; once it heals, everything is written back and the backing
@@ -30,6 +31,8 @@ LOWER=/dev/vda
 BIG_MIB=1024
 FAIL_MIB=1100
 FAIL_LEN_MIB=8
+CLEAN_MIB=1150
+CLEAN_LEN_MIB=8
 FORCE_MIB=1200
 seed=${PCACHE_RUN_ID:?}
 TMPD=$(mktemp -d /tmp/pcache-wb.XXXXXX)
@@ -40,10 +43,16 @@ stat_of() {
 
 show_stats() {
 	local f
-	for f in dirty_bytes written_back_bytes writeback_errors segments_reclaimed \
-		waits_for_space segments_used; do
+	for f in dirty_bytes clean_bytes written_back_bytes writeback_errors \
+		segments_reclaimed waits_for_space segments_used; do
 		echo "$f: $(stat_of "$f")"
 	done
+}
+
+# Sectors read from the backing device so far (its block layer statistics).
+backing_reads() {
+	awk '{ print $3 }' "/sys/dev/block/$(printf '%d:%d' "0x$(stat -L -c %t "$DEV")" \
+		"0x$(stat -L -c %T "$DEV")")/stat"
 }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
@@ -140,8 +149,8 @@ test_setup() {
 
 test_defaults() {
 	local f
-	for f in dirty_bytes written_back_bytes writeback_errors segments_reclaimed \
-		waits_for_space; do
+	for f in dirty_bytes clean_bytes written_back_bytes writeback_errors \
+		segments_reclaimed waits_for_space; do
 		[ "$(stat_of "$f")" = 0 ] || fail "$f is $(stat_of "$f") on a new backing"
 	done
 	[ "$(stat_of writeback_delay_ms)" = 1000 ] || fail "writeback_delay_ms is not 1000"
@@ -209,6 +218,26 @@ test_background() {
 	show_stats
 	cmp <(region_sum "$DEV" 0 "$BIG_MIB") "$TMPD/fill.sum" ||
 		fail "$DEV does not hold what /dev/pcache0 returned"
+}
+
+test_clean_cached() {
+	local reads
+	pattern "$seed-clean" $((CLEAN_LEN_MIB << 20)) >"$TMPD/clean.bin"
+	dd if="$TMPD/clean.bin" of=/dev/pcache0 bs=1M seek="$CLEAN_MIB" oflag=direct \
+		status=none || fail "write failed"
+	wait_for 60 "the new data written back" dirty_is_zero || return
+	show_stats
+	[ "$(stat_of clean_bytes)" -ge $((CLEAN_LEN_MIB << 20)) ] ||
+		fail "clean_bytes is $(stat_of clean_bytes) after $CLEAN_LEN_MIB MiB were written back"
+	cmp <(dd if="$DEV" bs=1M skip="$CLEAN_MIB" count="$CLEAN_LEN_MIB" iflag=direct \
+		status=none) "$TMPD/clean.bin" || fail "$DEV does not hold the data written back"
+	reads=$(backing_reads)
+	cmp <(dd if=/dev/pcache0 bs=1M skip="$CLEAN_MIB" count="$CLEAN_LEN_MIB" \
+		iflag=direct status=none) "$TMPD/clean.bin" ||
+		fail "/dev/pcache0 does not return the data written back"
+	echo "backing device sectors read: $reads before reading the data again, $(backing_reads) after"
+	[ "$(backing_reads)" = "$reads" ] ||
+		fail "reading data already written back went to the backing device"
 }
 
 test_failing_backing() {
@@ -316,12 +345,13 @@ test_teardown() {
 	rm -rf "$TMPD"
 }
 
-ktap_plan 11
+ktap_plan 12
 ktap_test "dm-linear backing over vda, a ${QUOTA_MIB} MiB share of pmem0" test_setup
 ktap_test "statistics start at 0, tunables at their defaults" test_defaults
 ktap_test "tunables refuse bad values (EINVAL, one log line, unchanged)" test_tunables
 ktap_test "fio verify of 4x the share on a slow backing (writes wait, never fail), then 16x" test_fill
 ktap_test "dirty data reaches the backing device without a detach" test_background
+ktap_test "data written back stays cached: reads do not reach the backing device" test_clean_cached
 ktap_test "backing fails: errors counted, data stays dirty, reads hit the cache" test_failing_backing
 ktap_test "detach waits for a failing backing and can be interrupted" test_detach_interrupted
 ktap_test "backing heals: everything is written back" test_heal
