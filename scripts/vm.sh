@@ -36,12 +36,17 @@
 #   --append ARGS    more guest kernel command-line arguments
 #   --quiet          do not stream the console (the log still has it)
 #   --shell          interactive shell on the console instead of a command
+#   --icount         count instructions (QEMU -icount shift=0, one vCPU
+#                    thread): the guest's clock advances 1 ns per
+#                    instruction, so timings are deterministic and do not
+#                    depend on the host's load; for comparing code, not
+#                    for absolute figures (memory costs are not modelled)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 kernel=6.1 images="$PCACHE_BUILD/vm" fresh="" pmem_size=1G disks=2 disk_size=1G
 mem=2G timeout=600 max_boots=500 log="" quiet="" shell="" append=""
-nvdimms=1 prealloc=off discard_pmem=""
+nvdimms=1 prealloc=off discard_pmem="" accel=tcg,thread=multi icount=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) kernel=$2; shift ;;
@@ -50,6 +55,7 @@ while [ $# -gt 0 ]; do
 	--pmem) pmem_size=$2; shift ;;
 	--nvdimms) nvdimms=$2; shift ;;
 	--pmem-prealloc) prealloc=on ;;
+	--icount) accel=tcg,thread=single icount=1 ;;
 	--discard-pmem) discard_pmem=1 ;;
 	--disks) disks=$2; shift ;;
 	--disk-size) disk_size=$2; shift ;;
@@ -176,7 +182,7 @@ fi
 qemu_cmd() {
 	local phase=$1
 	echo qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
-		-machine pc,nvdimm=on -accel tcg,thread=multi -cpu max -smp 2 \
+		-machine pc,nvdimm=on -accel "$accel"${icount:+ -icount shift=0} -cpu max -smp 2 \
 		-m "$mem,slots=$((nvdimms + 1)),maxmem=$((2 * ${mem%G} + nvdimms * ${pmem_size%G} + 1))G"
 	nvdimm_args
 	echo
@@ -186,7 +192,9 @@ qemu_cmd() {
 	echo -kernel "$vmlinuz" -initrd "$initrd"
 	# cryptomgr.notests: a boot-time crypto self-test once spun for 400+ s
 	# under TCG (soft lockup in cryptomgr_test) and hung a test's boot.
-	echo -append "'console=ttyS0,115200 loglevel=4 panic=-1 mitigations=off random.trust_cpu=on cryptomgr.notests pcvm.top=$PCACHE_TOP pcvm.moddir=$(kernel_modules_dir "$rel") pcvm.run=$run pcvm.phase=$phase${append:+ $append}'"
+	# no_timer_check: on a loaded host the emulated timer can miss the
+	# kernel's IO-APIC timer check, which then panics at boot.
+	echo -append "'console=ttyS0,115200 loglevel=4 panic=-1 mitigations=off random.trust_cpu=on cryptomgr.notests no_timer_check pcvm.top=$PCACHE_TOP pcvm.moddir=$(kernel_modules_dir "$rel") pcvm.run=$run pcvm.phase=$phase${append:+ $append}'"
 }
 
 # Kernel log lines that fail a run, whatever the command said.
