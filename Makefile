@@ -8,7 +8,7 @@
 #   make check           everything CI runs: set-up, both kernels with W=1 and
 #                        -Werror, checkpatch, sparse, shellcheck, guest selftests
 #   make demo            the main job: a guest with pmem and pcache, step by step
-#   make bench           fio in one guest: pcache against raw pmem (KERNEL=...)
+#   make bench           fio in one guest: pcache, raw pmem and peers (KERNEL=...)
 #   make fuzz            host unit tests, then each fuzz target for 10 minutes
 #                        (FUZZ_SECONDS=N to change)
 #   make selftests       guest selftests only (KERNELS="6.1 6.12", TESTS=...);

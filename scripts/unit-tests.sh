@@ -3,8 +3,9 @@
 #
 # Host-side tests of pcache's pure logic (tests/host/): the cmocka unit tests
 # of meta.c, space.c and index.c, built with gcc, ASan and UBSan, then a short
-# libFuzzer run of the metadata checks (clang), seeded with the images
-# tests/host/gen_corpus.c writes.
+# libFuzzer run of the metadata checks and of replay (clang), seeded with the
+# images tests/host/gen_corpus.c and gen_replay_seeds.c write and with seeds
+# cut from real pmem images (tests/host/corpus/*-real, scripts/harvest-corpus.sh).
 # Needs the Debian packages in tests/host/packages.txt.
 #
 # usage: unit-tests.sh
