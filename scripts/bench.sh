@@ -49,16 +49,21 @@
 #
 # usage: bench.sh [--kernel SERIES] [--repeat N] [--ios N] [--runtime SEC]
 #                 [--quick] [--no-replay] [--workloads RE] [--devices RE]
+#                 [--icount]
 #   --quick       one round of one second per run (a smoke test, noisy)
 #   --no-replay   skip the replay measurement (and its power cut)
 #   --workloads   only the workloads whose name matches the regex RE
 #   --devices     only the devices whose name matches RE (pcache0 is always
 #                 set up; its replay measurement always runs)
+#   --icount      count instructions instead of time (vm.sh --icount): the
+#                 figures do not move with the host's load, for comparing
+#                 code changes; memory costs are not in them
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 if [ "${1:-}" != --in-guest ]; then
 	kernel=6.1 repeat=3 ios=50000 runtime=2 workloads=. devices=. replay=1
+	vm_opts=() mode=""
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--kernel) kernel=$2; shift ;;
@@ -69,6 +74,7 @@ if [ "${1:-}" != --in-guest ]; then
 		--no-replay) replay=0 ;;
 		--workloads) workloads=$2; shift ;;
 		--devices) devices=$2; shift ;;
+		--icount) vm_opts+=(--icount) mode=-icount ;;
 		*) die "unknown option $1 (see the header of $0)" ;;
 		esac
 		shift
@@ -80,11 +86,11 @@ if [ "${1:-}" != --in-guest ]; then
 	results=$PCACHE_BUILD/results
 	mkdir -p "$results"
 	stamp=$(date +%Y%m%d-%H%M%S)
-	log=$results/bench-$kernel-$stamp.log
-	csv=$results/bench-$kernel-$stamp.csv
-	say "bench: guest with Debian $rel, 4 x 2 GiB preallocated pmem, 6 disks; $repeat rounds, runs of $ios I/Os per job or ${runtime}s"
+	log=$results/bench-$kernel$mode-$stamp.log
+	csv=$results/bench-$kernel$mode-$stamp.csv
+	say "bench: guest with Debian $rel, 4 x 2 GiB preallocated pmem, 6 disks; $repeat rounds, runs of $ios I/Os per job or ${runtime}s${mode:+; instruction counts (QEMU -icount), not time}"
 	start=$SECONDS
-	"$PCACHE_TOP/scripts/vm.sh" --kernel "$kernel" --fresh --nvdimms 4 --pmem 2G --pmem-prealloc --discard-pmem \
+	"$PCACHE_TOP/scripts/vm.sh" "${vm_opts[@]}" --kernel "$kernel" --fresh --nvdimms 4 --pmem 2G --pmem-prealloc --discard-pmem \
 		--disks 6 --disk-size 4G --timeout 3600 \
 		--append tsc=reliable --images "$PCACHE_BUILD/vm/bench" --log "$log" \
 		-- env BENCH_REPEAT="$repeat" BENCH_IOS="$ios" BENCH_RUNTIME="$runtime" \
