@@ -218,13 +218,19 @@ static void pcache_wb_cursor(struct pcache_backing *backing, u32 seg,
 	};
 }
 
+/* @seg belongs to @backing; its state is then the one this owner set up. */
+static bool pcache_wb_owns(struct pcache_backing *backing, u32 seg)
+{
+	/* Pairs with pcache_seg_get(): the new owner's state is reset. */
+	return smp_load_acquire(&backing->cache->seg_owner[seg]) ==
+	       pcache_space_tag(backing->id);
+}
+
 static bool pcache_wb_seg_dirty(struct pcache_backing *backing, u32 seg)
 {
 	struct pcache_cache *cache = backing->cache;
 
-	/* Pairs with pcache_seg_get(): the new owner's state is reset. */
-	return smp_load_acquire(&cache->seg_owner[seg]) ==
-	       pcache_space_tag(backing->id) &&
+	return pcache_wb_owns(backing, seg) &&
 	       /* Pairs with pcache_log_append(): the record is in place. */
 	       cache->segs[seg].clean_keys < smp_load_acquire(&cache->segs[seg].keys);
 }
@@ -624,16 +630,13 @@ static void pcache_wb_unindex_seg(struct pcache_backing *backing, u32 seg)
 	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
 }
 
+/* A segment of @backing's (pcache_wb_owns()) that is clean. */
 static bool pcache_wb_reclaimable(struct pcache_backing *backing, u32 seg)
 {
-	struct pcache_cache *cache = backing->cache;
-	struct pcache_seg_state *state = &cache->segs[seg];
+	struct pcache_seg_state *state = &backing->cache->segs[seg];
 
-	/* Pairs with pcache_seg_get(): the new owner's state is reset. */
-	if (smp_load_acquire(&cache->seg_owner[seg]) !=
-	    pcache_space_tag(backing->id) ||
-	    /* Pairs with pcache_head_close(): the last append is counted. */
-	    smp_load_acquire(&state->open) ||
+	/* Pairs with pcache_head_close(): the last append is counted. */
+	if (smp_load_acquire(&state->open) ||
 	    state->clean_keys != READ_ONCE(state->keys))
 		return false;
 	/* Pairs with pcache_cache_write(): counted keys are in the index. */
@@ -668,9 +671,7 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 		struct pcache_seg_state *state = &cache->segs[seg];
 		struct pcache_wb_source *src = &wb->sources[nr];
 
-		/* Pairs with pcache_seg_get(): the new owner's state is reset. */
-		if (smp_load_acquire(&cache->seg_owner[seg]) !=
-		    pcache_space_tag(backing->id))
+		if (!pcache_wb_owns(backing, seg))
 			continue;
 		/* Pairs with pcache_log_append(): clean_data_end is set. */
 		if (smp_load_acquire(&state->keys))
@@ -685,7 +686,8 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 
 	free = backing->quota - min(READ_ONCE(backing->segs_used), backing->quota);
 	if (free < reserve || wq_has_sleeper(&backing->space_wait))
-		want = min(nr, max(2 * reserve - min(free, 2 * reserve), 1U));
+		/* Twice the reserve free, or one segment for a waiting write. */
+		want = min(nr, free < 2 * reserve ? 2 * reserve - free : 1);
 	if (want)
 		sort(wb->heap, nr, sizeof(*wb->heap), pcache_wb_cmp_seq, NULL);
 	for (freed = 0; freed < want; freed++) {
