@@ -128,9 +128,14 @@ FIO_JOB=(--name=wb --ioengine=libaio --direct=1 --iodepth=8 --verify=crc32c
 # The same over 1 GiB with another seed: a working set 16x the share.
 BIG_JOB=("${FIO_JOB[@]}" --size="$BIG_MIB"M --randseed=$((seed + 1)))
 
-# region_sum DEV MIB LEN: sha256 of LEN MiB at MIB, past the page cache.
+# region DEV MIB LEN: LEN MiB at MIB, past the page cache.
+region() {
+	dd if="$1" bs=1M skip="$2" count="$3" iflag=direct status=none
+}
+
+# region_sum DEV MIB LEN: sha256 of region DEV MIB LEN.
 region_sum() {
-	dd if="$1" bs=1M skip="$2" count="$3" iflag=direct status=none | sha256sum
+	region "$@" | sha256sum
 }
 
 test_setup() {
@@ -229,11 +234,10 @@ test_clean_cached() {
 	show_stats
 	[ "$(stat_of clean_bytes)" -ge $((CLEAN_LEN_MIB << 20)) ] ||
 		fail "clean_bytes is $(stat_of clean_bytes) after $CLEAN_LEN_MIB MiB were written back"
-	cmp <(dd if="$DEV" bs=1M skip="$CLEAN_MIB" count="$CLEAN_LEN_MIB" iflag=direct \
-		status=none) "$TMPD/clean.bin" || fail "$DEV does not hold the data written back"
+	cmp <(region "$DEV" "$CLEAN_MIB" "$CLEAN_LEN_MIB") "$TMPD/clean.bin" ||
+		fail "$DEV does not hold the data written back"
 	reads=$(backing_reads)
-	cmp <(dd if=/dev/pcache0 bs=1M skip="$CLEAN_MIB" count="$CLEAN_LEN_MIB" \
-		iflag=direct status=none) "$TMPD/clean.bin" ||
+	cmp <(region /dev/pcache0 "$CLEAN_MIB" "$CLEAN_LEN_MIB") "$TMPD/clean.bin" ||
 		fail "/dev/pcache0 does not return the data written back"
 	echo "backing device sectors read: $reads before reading the data again, $(backing_reads) after"
 	[ "$(backing_reads)" = "$reads" ] ||
@@ -249,8 +253,7 @@ test_failing_backing() {
 	show_stats
 	[ "$(stat_of dirty_bytes)" -ge $((FAIL_LEN_MIB << 20)) ] ||
 		fail "dirty_bytes fell while the backing device fails"
-	cmp <(dd if=/dev/pcache0 bs=1M skip="$FAIL_MIB" count="$FAIL_LEN_MIB" \
-		iflag=direct status=none) "$TMPD/fail.bin" ||
+	cmp <(region /dev/pcache0 "$FAIL_MIB" "$FAIL_LEN_MIB") "$TMPD/fail.bin" ||
 		fail "the cache does not serve the data written while the backing fails"
 	dmesg | grep 'pcache:.*writeback failed' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //'
 }
@@ -272,8 +275,7 @@ except OSError as e:
 	[ "$(stat_of state)" = attached ] || fail "backing0 is $(stat_of state) after the interrupted detach"
 	[ -b /dev/pcache0 ] || fail "/dev/pcache0 went away"
 	dmesg | grep 'pcache:.*interrupted' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //'
-	cmp <(dd if=/dev/pcache0 bs=1M skip="$FAIL_MIB" count="$FAIL_LEN_MIB" \
-		iflag=direct status=none) "$TMPD/fail.bin" ||
+	cmp <(region /dev/pcache0 "$FAIL_MIB" "$FAIL_LEN_MIB") "$TMPD/fail.bin" ||
 		fail "the data changed after the interrupted detach"
 }
 
@@ -315,9 +317,9 @@ test_drain_detach() {
 	dmesg | grep 'pcache:.*writing back' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //'
 	cmp <(region_sum "$DEV" 0 "$BIG_MIB") "$TMPD/fill.sum" ||
 		fail "$DEV does not hold fio's data"
-	cmp <(dd if="$DEV" bs=1M skip="$FAIL_MIB" count="$FAIL_LEN_MIB" iflag=direct \
-		status=none) "$TMPD/fail.bin" || fail "$DEV does not hold the data written while it failed"
-	cmp <(dd if="$DEV" bs=1M skip="$FORCE_MIB" count="$DRAIN_MIB" iflag=direct status=none) \
+	cmp <(region "$DEV" "$FAIL_MIB" "$FAIL_LEN_MIB") "$TMPD/fail.bin" ||
+		fail "$DEV does not hold the data written while it failed"
+	cmp <(region "$DEV" "$FORCE_MIB" "$DRAIN_MIB") \
 		"$TMPD/drain.bin" || fail "$DEV does not hold the data written before the detach"
 	run_fio verify-only "${BIG_JOB[@]}" --iodepth=32 --verify_only=1 --filename="$DEV"
 }
@@ -334,7 +336,7 @@ test_force_detach() {
 	line=$(dmesg | grep 'pcache:.*dropped' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //')
 	echo "$line"
 	[[ "$line" == *"dropped $((2 << 20)) bytes"* ]] || fail "the forced detach did not say what it dropped"
-	cmp <(dd if="$DEV" bs=1M skip="$FORCE_MIB" count="$DRAIN_MIB" iflag=direct status=none) \
+	cmp <(region "$DEV" "$FORCE_MIB" "$DRAIN_MIB") \
 		"$TMPD/drain.bin" || fail "the forced detach changed the backing device"
 }
 
