@@ -13,6 +13,11 @@
  * orders overlapping writes; the index keeps the newest, in whatever order
  * replay finds them.
  *
+ * WRITE_ZEROES and DISCARD are records without data (PCACHE_KEY_F_ZEROES),
+ * one per aligned MiB they cover, appended and indexed like writes: the
+ * range reads as zeroes from the cache until writeback has passed the
+ * zeroes or the discard down and the segment is reclaimed.
+ *
  * Space.  A backing device may own up to its quota of segments (the
  * accounting is in space.c; the locking and publishing here).  Writeback
  * (writeback.c) copies the log to the backing device in seq order and
@@ -80,6 +85,7 @@ static void pcache_rq_to_pmem(struct request *rq, u32 off, void *dst, u32 len)
 	}
 }
 
+/* Copy pmem at @src into the request's data at byte @off; NULL: zeroes. */
 static int pcache_pmem_to_rq(struct request *rq, u32 off, const void *src,
 			     u32 len)
 {
@@ -99,10 +105,13 @@ static int pcache_pmem_to_rq(struct request *rq, u32 off, const void *src,
 		skip = off > pos ? off - pos : 0;
 		n = min(bv.bv_len - skip, len);
 		dst = kmap_local_page(bv.bv_page);
-		if (copy_mc_to_kernel(dst + bv.bv_offset + skip, src, n))
+		if (!src)
+			memset(dst + bv.bv_offset + skip, 0, n);
+		else if (copy_mc_to_kernel(dst + bv.bv_offset + skip, src, n))
 			ret = -EIO;
 		kunmap_local(dst);
-		src += n;
+		if (src)
+			src += n;
 		len -= n;
 		pos += bv.bv_len;
 		if (!len)
@@ -179,23 +188,27 @@ void pcache_head_close(struct pcache_backing *backing, struct pcache_head *head)
 
 /*
  * Append [pos, pos + *len) of the request, from byte @rq_off, to this CPU's
- * head: as much as fits, possibly less than asked (*len is updated).
- * Returns the key for the index, or false when no segment can be had.
+ * head: as much as fits, possibly less than asked (*len is updated).  With
+ * PCACHE_KEY_F_ZEROES in @key_flags, a record without data, up to the end
+ * of its aligned MiB.  Returns the key for the index, or false when no
+ * segment can be had.
  */
 static bool pcache_log_append(struct pcache_backing *backing,
 			      struct request *rq, u32 rq_off, sector_t pos,
-			      u32 *len, struct pcache_key *key)
+			      u32 *len, u32 key_flags, struct pcache_key *key)
 {
 	struct pcache_cache *cache = backing->cache;
 	u32 keys_max = pcache_seg_keys_size(cache->segment_size) / PCACHE_KEY_SIZE;
+	bool zeroes = key_flags & PCACHE_KEY_F_ZEROES;
 	struct pcache_key_record rec = {};
 	struct pcache_head *head;
-	u32 room, bytes;
+	u32 room, sectors, data_off = 0;
 
 	head = raw_cpu_ptr(backing->heads);
 	spin_lock(&head->lock);
 	room = head->open ? cache->segment_size - head->data_off : 0;
-	if (!head->open || head->nr_keys == keys_max || room < SECTOR_SIZE) {
+	if (!head->open || head->nr_keys == keys_max ||
+	    (!zeroes && room < SECTOR_SIZE)) {
 		pcache_head_close(backing, head);
 		if (!pcache_head_open(backing, head)) {
 			spin_unlock(&head->lock);
@@ -203,15 +216,23 @@ static bool pcache_log_append(struct pcache_backing *backing,
 		}
 		room = cache->segment_size - head->data_off;
 	}
-	bytes = min(*len << SECTOR_SHIFT, room & ~(SECTOR_SIZE - 1));
+	if (zeroes) {
+		u64 window = BIT_ULL(PCACHE_KEY_ZEROES_SHIFT);
 
-	pcache_rq_to_pmem(rq, rq_off, pcache_seg_addr(cache, head->seg,
-						      head->data_off), bytes);
+		sectors = min_t(u64, *len, window - (pos & (window - 1)));
+	} else {
+		sectors = min(*len, room >> SECTOR_SHIFT);
+		data_off = head->data_off;
+		pcache_rq_to_pmem(rq, rq_off,
+				  pcache_seg_addr(cache, head->seg, data_off),
+				  sectors << SECTOR_SHIFT);
+	}
 	rec.seq = cpu_to_le64(atomic64_inc_return(&backing->seq));
 	rec.gen = cpu_to_le64(head->gen);
 	rec.start = cpu_to_le64(pos);
-	rec.len = cpu_to_le32(bytes >> SECTOR_SHIFT);
-	rec.data_off = cpu_to_le32(head->data_off);
+	rec.len = cpu_to_le32(sectors);
+	rec.data_off = cpu_to_le32(data_off);
+	rec.flags = cpu_to_le32(key_flags);
 	pcache_key_seal(&rec);
 	/* Data and record are both flushed; the fence orders them before completion. */
 	memcpy_flushcache(pcache_seg_addr(cache, head->seg, PCACHE_SEG_KEYS_OFFSET +
@@ -220,19 +241,20 @@ static bool pcache_log_append(struct pcache_backing *backing,
 	pmem_wmb();
 
 	key->start = pos;
-	key->len = bytes >> SECTOR_SHIFT;
+	key->len = sectors;
 	key->seg = head->seg;
-	key->seg_off = head->data_off;
-	key->flags = PCACHE_EXTENT_DIRTY;
+	key->seg_off = data_off;
+	key->flags = pcache_extent_flags(key_flags);
 	key->seq = le64_to_cpu(rec.seq);
-	head->data_off += bytes;
+	if (!zeroes)
+		head->data_off += sectors << SECTOR_SHIFT;
 	head->nr_keys++;
 	/* Counted before the segment can be closed; see pcache_cache_write(). */
 	atomic_inc(&cache->segs[head->seg].inserting);
 	/* Writeback reads the record after it reads the count. */
 	smp_store_release(&cache->segs[head->seg].keys, head->nr_keys);
 	spin_unlock(&head->lock);
-	*len = bytes >> SECTOR_SHIFT;
+	*len = sectors;
 	percpu_counter_add(&backing->dirty_sectors, *len);
 	/* The first write after a clean spell starts the writeback clock. */
 	if (key->seq == READ_ONCE(backing->clean_seq) + 1)
@@ -280,18 +302,23 @@ static void pcache_spare_refill(struct pcache_backing *backing,
 		pcache_extent_free(ext, NULL);
 }
 
+/* A WRITE, WRITE_ZEROES or DISCARD, durable in pmem on return. */
 blk_status_t pcache_cache_write(struct pcache_backing *backing,
 				struct request *rq)
 {
 	sector_t pos = blk_rq_pos(rq);
-	u32 left = blk_rq_sectors(rq), done = 0, len;
+	u32 left = blk_rq_sectors(rq), done = 0, len, key_flags = 0;
 	struct pcache_extent *spare;
 	struct pcache_key key;
 
+	if (req_op(rq) == REQ_OP_WRITE_ZEROES)
+		key_flags = PCACHE_KEY_F_ZEROES;
+	else if (req_op(rq) == REQ_OP_DISCARD)
+		key_flags = PCACHE_KEY_F_ZEROES | PCACHE_KEY_F_DISCARD;
 	while (left) {
 		len = left;
 		if (!pcache_log_append(backing, rq, done << SECTOR_SHIFT, pos,
-				       &len, &key)) {
+				       &len, key_flags, &key)) {
 			pcache_wb_wait_for_room(backing);
 			continue;
 		}
@@ -325,6 +352,7 @@ static int pcache_read_piece(void *data, u64 start, u32 len,
 	if (!hit)
 		return 0;
 	if (pcache_pmem_to_rq(ctx->rq, first << SECTOR_SHIFT,
+			      hit->flags & PCACHE_EXTENT_ZEROES ? NULL :
 			      pcache_seg_addr(ctx->backing->cache, hit->seg,
 					      seg_off),
 			      len << SECTOR_SHIFT))
@@ -468,7 +496,7 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		key.len = le32_to_cpu(recs[i % batch].len);
 		key.seg = seg;
 		key.seg_off = le32_to_cpu(recs[i % batch].data_off);
-		key.flags = PCACHE_EXTENT_DIRTY;
+		key.flags = pcache_extent_flags(le32_to_cpu(recs[i % batch].flags));
 		key.seq = le64_to_cpu(recs[i % batch].seq);
 		*max_seq = max(*max_seq, key.seq);
 		if (key.seq <= backing->clean_seq) {

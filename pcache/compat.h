@@ -91,6 +91,9 @@ struct pcache_disk_limits {
 	unsigned int physical_block_size;
 	unsigned int io_min;
 	unsigned int max_hw_sectors;
+	unsigned int max_discard_sectors;	/* 0: no discard */
+	unsigned int max_write_zeroes_sectors;	/* 0: no write zeroes */
+	unsigned int discard_granularity;	/* bytes */
 	bool write_cache;
 	bool fua;
 };
@@ -107,6 +110,9 @@ pcache_alloc_disk(struct blk_mq_tag_set *set,
 		.physical_block_size	= pl->physical_block_size,
 		.io_min			= pl->io_min,
 		.max_hw_sectors		= pl->max_hw_sectors,
+		.max_hw_discard_sectors	= pl->max_discard_sectors,
+		.max_write_zeroes_sectors = pl->max_write_zeroes_sectors,
+		.discard_granularity	= pl->discard_granularity,
 	};
 
 #ifdef PCACHE_HAVE_QUEUE_LIMITS_FEATURES
@@ -126,6 +132,10 @@ pcache_alloc_disk(struct blk_mq_tag_set *set,
 	blk_queue_physical_block_size(disk->queue, pl->physical_block_size);
 	blk_queue_io_min(disk->queue, pl->io_min);
 	blk_queue_max_hw_sectors(disk->queue, pl->max_hw_sectors);
+	blk_queue_max_discard_sectors(disk->queue, pl->max_discard_sectors);
+	blk_queue_max_write_zeroes_sectors(disk->queue,
+					   pl->max_write_zeroes_sectors);
+	disk->queue->limits.discard_granularity = pl->discard_granularity;
 #endif
 #ifndef PCACHE_HAVE_QUEUE_LIMITS_FEATURES
 	blk_queue_write_cache(disk->queue, pl->write_cache, pl->fua);

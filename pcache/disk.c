@@ -10,7 +10,8 @@
  * under submit_bio().
  *
  * In writeback mode requests go through the cache (cache.c), and the disk
- * advertises no volatile write cache: a completed write is in pmem.  In the
+ * advertises no volatile write cache: a completed write is in pmem; so
+ * are a completed DISCARD and WRITE_ZEROES, of any size.  In the
  * other modes (for now) every request goes to the backing device, and the
  * disk advertises exactly the backing device's write cache and FUA, so that
  * a completed FLUSH or FUA write means what it says.
@@ -79,7 +80,8 @@ static void pcache_passthrough(struct pcache_backing *backing,
 {
 	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
 	blk_opf_t opf = req_op(rq) |
-		(rq->cmd_flags & (REQ_FUA | REQ_SYNC | REQ_META | REQ_PRIO));
+		(rq->cmd_flags & (REQ_FUA | REQ_SYNC | REQ_META | REQ_PRIO |
+				  REQ_NOUNMAP));
 	unsigned short nr_vecs;
 	sector_t sector = blk_rq_pos(rq);
 	struct req_iterator iter;
@@ -92,6 +94,14 @@ static void pcache_passthrough(struct pcache_backing *backing,
 	if (req_op(rq) == REQ_OP_FLUSH) {
 		bio = pcache_backing_bio(backing, rq, REQ_OP_WRITE | REQ_PREFLUSH,
 					 0, 0);
+		submit_bio(bio);
+		pcache_request_put(rq);
+		return;
+	}
+	if (req_op(rq) == REQ_OP_DISCARD || req_op(rq) == REQ_OP_WRITE_ZEROES) {
+		/* No data: the request's size says how much. */
+		bio = pcache_backing_bio(backing, rq, opf, 0, sector);
+		bio->bi_iter.bi_size = blk_rq_bytes(rq);
 		submit_bio(bio);
 		pcache_request_put(rq);
 		return;
@@ -125,6 +135,8 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 	case REQ_OP_READ:
 	case REQ_OP_WRITE:
 	case REQ_OP_FLUSH:
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
 		break;
 	default:
 		/* Not advertised, so not expected: refuse, never crash. */
@@ -147,8 +159,8 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 		 * Writes are durable in pmem when they complete; so is a
 		 * flush.  Neither sends a bio down: no plug of our own.
 		 */
-		blk_mq_end_request(rq, req_op(rq) == REQ_OP_WRITE ?
-				   pcache_cache_write(backing, rq) : BLK_STS_OK);
+		blk_mq_end_request(rq, req_op(rq) == REQ_OP_FLUSH ? BLK_STS_OK :
+				   pcache_cache_write(backing, rq));
 		current->plug = submitter_plug;
 		return BLK_STS_OK;
 	}
@@ -231,6 +243,18 @@ int pcache_disk_create(struct pcache_backing *backing)
 		.physical_block_size	= bdev_physical_block_size(bdev),
 		.io_min			= bdev_io_min(bdev),
 		.max_hw_sectors		= PCACHE_MAX_HW_SECTORS,
+		/*
+		 * The cache takes discards and zeroes of any size as records
+		 * without data; otherwise the backing device must take them.
+		 */
+		.max_discard_sectors	= backing->caching ? UINT_MAX >> SECTOR_SHIFT :
+					  bdev_max_discard_sectors(bdev),
+		.max_write_zeroes_sectors = backing->caching ?
+					  UINT_MAX >> SECTOR_SHIFT :
+					  bdev_write_zeroes_sectors(bdev),
+		.discard_granularity	= backing->caching ?
+					  bdev_logical_block_size(bdev) :
+					  bdev_discard_granularity(bdev),
 		/* Through the cache, a completed write is durable in pmem. */
 		.write_cache		= !backing->caching && bdev_write_cache(bdev),
 		.fua			= !backing->caching && bdev_fua(bdev),

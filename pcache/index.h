@@ -51,6 +51,10 @@
 
 /* Extent flags: carried along by the index, never interpreted by it. */
 #define PCACHE_EXTENT_DIRTY		1
+/* No data: the range reads as zeroes (seg_off means nothing). */
+#define PCACHE_EXTENT_ZEROES		2
+/* With ZEROES: writeback discards the range rather than zeroing it. */
+#define PCACHE_EXTENT_DISCARD		4
 
 /* A write to insert: @len sectors from @start, data at @seg + @seg_off. */
 struct pcache_key {

@@ -282,6 +282,7 @@ int pcache_key_check(const struct pcache_key_record *rec,
 	u64 start = le64_to_cpu(rec->start);
 	u32 len = le32_to_cpu(rec->len);
 	u32 data_off = le32_to_cpu(rec->data_off);
+	u32 flags = le32_to_cpu(rec->flags);
 	u64 data_end = (u64)data_off + ((u64)len << 9);
 
 	if (le32_to_cpu(rec->magic) != PCACHE_KEY_MAGIC ||
@@ -291,11 +292,24 @@ int pcache_key_check(const struct pcache_key_record *rec,
 		return reject(why, "end of log (record of an earlier lap)");
 	if (seq <= cur->prev_seq)
 		return reject(why, "end of log (record out of sequence)");
-	if (rec->flags || rec->data_crc || !all_zero(rec->reserved, sizeof(rec->reserved)))
+	if (flags & ~PCACHE_KEY_F_ALL || rec->data_crc ||
+	    !all_zero(rec->reserved, sizeof(rec->reserved)))
 		return reject(why, "record has unknown fields");
 	if (!len || start >= cur->backing_sectors ||
 	    len > cur->backing_sectors - start)
 		return reject(why, "record outside the backing device");
+	if (flags & PCACHE_KEY_F_ZEROES) {
+		/* No data: nothing in the segment to check or to move past. */
+		if (data_off)
+			return reject(why, "record of zeroes with a data offset");
+		if (start >> PCACHE_KEY_ZEROES_SHIFT !=
+		    (start + len - 1) >> PCACHE_KEY_ZEROES_SHIFT)
+			return reject(why, "record of zeroes across a 1 MiB boundary");
+		cur->prev_seq = seq;
+		return 0;
+	}
+	if (flags & PCACHE_KEY_F_DISCARD)
+		return reject(why, "record of a discard with data");
 	if (data_off < cur->data_end || data_off & 511 ||
 	    data_off < pcache_seg_data_offset(cur->segment_size) ||
 	    data_end > cur->segment_size)

@@ -228,6 +228,19 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 				struct request *rq);
 void pcache_cache_read(struct pcache_backing *backing, struct request *rq);
 void pcache_head_close(struct pcache_backing *backing, struct pcache_head *head);
+
+/* The index's flags for the key of a record with @key_flags. */
+static inline u32 pcache_extent_flags(u32 key_flags)
+{
+	u32 flags = PCACHE_EXTENT_DIRTY;
+
+	if (key_flags & PCACHE_KEY_F_ZEROES)
+		flags |= PCACHE_EXTENT_ZEROES;
+	if (key_flags & PCACHE_KEY_F_DISCARD)
+		flags |= PCACHE_EXTENT_DISCARD;
+	return flags;
+}
+
 struct pcache_extent *pcache_extent_alloc(void *gfp);
 void pcache_extent_free(struct pcache_extent *ext, void *ctx);
 

@@ -69,15 +69,21 @@ struct pcache_wb_rec {
 	u32 len;
 	u32 seg;
 	u32 data_off;
+	u32 data_end;			/* of the segment's data, with this one */
 	u32 index;			/* in its segment */
+	u32 flags;			/* PCACHE_EXTENT_* */
 };
 
-/* A piece to write: @len sectors at @start, from @seg_off in @seg. */
+/*
+ * A piece to write: @len sectors at @start, from @seg_off in @seg, or
+ * zeroes or a discard (@flags).
+ */
 struct pcache_wb_extent {
 	u64 start;
 	u32 len;
 	u32 seg;
 	u32 seg_off;
+	u32 flags;			/* PCACHE_EXTENT_* */
 };
 
 /* A dirty segment in the round's merge: its next record, read and checked. */
@@ -317,7 +323,9 @@ static int pcache_wb_collect(struct pcache_backing *backing, u64 *target)
 			.len = le32_to_cpu(src->rec.len),
 			.seg = src->seg,
 			.data_off = le32_to_cpu(src->rec.data_off),
+			.data_end = src->cur.data_end,
 			.index = src->index,
+			.flags = pcache_extent_flags(le32_to_cpu(src->rec.flags)),
 		};
 		if (++src->index == src->keys) {
 			heap[0] = heap[--n];
@@ -342,6 +350,7 @@ static int pcache_wb_note_extent(void *data, u64 start, u32 len,
 		return -ENOSPC;
 	wb->ext[wb->nr_ext++] = (struct pcache_wb_extent){
 		.start = start, .len = len, .seg = hit->seg, .seg_off = seg_off,
+		.flags = hit->flags,
 	};
 	return 0;
 }
@@ -363,6 +372,7 @@ static int pcache_wb_plan(struct pcache_backing *backing)
 			.len = wb->recs[i].len,
 			.seg = wb->recs[i].seg,
 			.seg_off = wb->recs[i].data_off,
+			.flags = wb->recs[i].flags,
 			.seq = wb->recs[i].seq,
 		};
 
@@ -469,6 +479,25 @@ static int pcache_wb_write_pmem_pages(struct pcache_backing *backing,
 }
 
 /*
+ * Zeroes, or a discard where the backing device takes discards (where it
+ * does not, a discarded range keeps what it had: a discard promises no
+ * content).  Synchronous: rare, and the round is a worker of its own.
+ */
+static int pcache_wb_write_zeroes(struct pcache_backing *backing,
+				  const struct pcache_wb_extent *ext)
+{
+	struct block_device *bdev = backing->bdev.bdev;
+
+	/* Zeroes stay allocated: the log does not say whether unmapping was allowed. */
+	if (!(ext->flags & PCACHE_EXTENT_DISCARD))
+		return blkdev_issue_zeroout(bdev, ext->start, ext->len,
+					    GFP_NOIO, BLKDEV_ZERO_NOUNMAP);
+	if (!bdev_max_discard_sectors(bdev))
+		return 0;
+	return blkdev_issue_discard(bdev, ext->start, ext->len, GFP_NOIO);
+}
+
+/*
  * Write one extent to the backing device.  The bio carries pmem's own
  * pages when they have struct pages and hold no known bad block: no copy.
  * Otherwise the data goes through pages of our own, filled with
@@ -487,6 +516,8 @@ static int pcache_wb_write_extent(struct pcache_backing *backing,
 	struct bio *bio;
 	bool direct;
 
+	if (ext->flags & PCACHE_EXTENT_ZEROES)
+		return pcache_wb_write_zeroes(backing, ext);
 	direct = cache->has_pages && !pcache_wb_pmem_bad(cache, off, bytes);
 	if (direct)
 		return pcache_wb_write_pmem_pages(backing, ext, off);
@@ -534,7 +565,8 @@ static int pcache_wb_write(struct pcache_backing *backing, u64 *bytes)
 		wait_event(wb->wait,
 			   atomic_read(&wb->inflight) <= PCACHE_WB_INFLIGHT);
 		ret = pcache_wb_write_extent(backing, &wb->ext[i]);
-		*bytes += (u64)wb->ext[i].len << SECTOR_SHIFT;
+		if (!(wb->ext[i].flags & PCACHE_EXTENT_ZEROES))
+			*bytes += (u64)wb->ext[i].len << SECTOR_SHIFT;
 	}
 	atomic_dec(&wb->inflight);
 	wait_event(wb->wait, !atomic_read(&wb->inflight));
@@ -575,7 +607,7 @@ static void pcache_wb_commit(struct pcache_backing *backing, u64 target)
 
 		state->clean_keys = rec->index + 1;
 		state->clean_prev_seq = rec->seq;
-		state->clean_data_end = rec->data_off + (rec->len << SECTOR_SHIFT);
+		state->clean_data_end = rec->data_end;
 		sectors += rec->len;
 	}
 	percpu_counter_sub(&backing->dirty_sectors, sectors);

@@ -149,10 +149,28 @@ struct pcache_seg_header {
 };
 
 /*
+ * A record holding no data: its sectors read as zeroes (WRITE_ZEROES, and
+ * DISCARD, which the cache answers with zeroes too); data_off is 0.
+ * DISCARD, only with ZEROES: writeback sends the backing device a discard
+ * rather than zeroes.  A module predating these flags ends a segment's log
+ * at the first such record.
+ */
+#define PCACHE_KEY_F_ZEROES		0x00000001u
+#define PCACHE_KEY_F_DISCARD		0x00000002u
+#define PCACHE_KEY_F_ALL		(PCACHE_KEY_F_ZEROES | PCACHE_KEY_F_DISCARD)
+/*
+ * A record of zeroes lies within one aligned window of 1 << this many
+ * sectors (1 MiB), so that, like a record of data, it covers a bounded
+ * number of index partitions.
+ */
+#define PCACHE_KEY_ZEROES_SHIFT		11
+
+/*
  * One write: sectors [start, start + len) of the backing device are at
- * data_off in this segment.  Self-validating: a record is valid only with
- * its magic, its CRC, the gen of its segment's header, and a seq above the
- * previous record of the segment.
+ * data_off in this segment, or are zeroes (PCACHE_KEY_F_ZEROES).
+ * Self-validating: a record is valid only with its magic, its CRC, the gen
+ * of its segment's header, and a seq above the previous record of the
+ * segment.
  */
 struct pcache_key_record {
 	__le32 crc;
@@ -161,8 +179,8 @@ struct pcache_key_record {
 	__le64 gen;			/* the segment header's */
 	__le64 start;			/* backing sector */
 	__le32 len;			/* sectors */
-	__le32 data_off;		/* bytes from the segment start */
-	__le32 flags;			/* none defined: zero */
+	__le32 data_off;		/* bytes from the segment start, or 0 */
+	__le32 flags;			/* PCACHE_KEY_F_* */
 	__le32 data_crc;		/* reserved for data checksums: zero */
 	__u8   reserved[16];		/* zero */
 };

@@ -8,7 +8,8 @@
  * into an index (pcache/index.c, with the kernel's rbtree).  Then the index is held to what replay
  * promises: every cached sector lies in the backing device, its data inside
  * the segment's data area, at the place of an accepted record that covers
- * it, and that is the newest accepted record covering it.
+ * it (or it reads as zeroes, when that record is one of zeroes), and that is
+ * the newest accepted record covering it.
  *
  * Input: byte 0 controls what the harness repairs, so that the fuzzer gets
  * past the CRCs to the field checks (bit 0: seal the header; bit 1: seal
@@ -45,6 +46,7 @@ struct accepted {
 	u32 len;
 	u32 seg;
 	u32 data_off;
+	u32 flags;		/* the index's */
 	u64 seq;
 };
 
@@ -108,8 +110,11 @@ static void check_sector(const struct replay *r,
 	for (i = 0; i < r->nr; i++) {
 		const struct accepted *a = &r->rec[i];
 
-		if (s >= a->start && s < a->start + a->len &&
-		    a->seq == newest && a->seg == hit->seg &&
+		if (!(s >= a->start && s < a->start + a->len &&
+		      a->seq == newest && a->seg == hit->seg &&
+		      a->flags == hit->flags))
+			continue;
+		if (hit->flags & PCACHE_EXTENT_ZEROES ||
 		    seg_off + ((s - start) << 9) ==
 		    a->data_off + ((s - a->start) << 9))
 			found = true;
@@ -130,8 +135,9 @@ static int check_piece(void *ctx, u64 start, u32 len,
 		return 0;
 	if (start + len > r->backing_sectors)
 		broken("cached beyond the backing device", start);
-	if (seg_off < pcache_seg_data_offset(SEG_SIZE) ||
-	    seg_off + ((u64)len << 9) > SEG_SIZE)
+	if (!(hit->flags & PCACHE_EXTENT_ZEROES) &&
+	    (seg_off < pcache_seg_data_offset(SEG_SIZE) ||
+	     seg_off + ((u64)len << 9) > SEG_SIZE))
 		broken("cached data outside the data area", start);
 	/*
 	 * Which record is newest can only change at a record's first or last
@@ -222,13 +228,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				.flags = PCACHE_EXTENT_DIRTY,
 				.seq = le64_to_cpu(rec->seq),
 			};
+			/* As pcache_extent_flags() maps them. */
+			if (le32_to_cpu(rec->flags) & PCACHE_KEY_F_ZEROES)
+				key.flags |= PCACHE_EXTENT_ZEROES;
+			if (le32_to_cpu(rec->flags) & PCACHE_KEY_F_DISCARD)
+				key.flags |= PCACHE_EXTENT_DISCARD;
 			if (pcache_index_insert_alloc(&idx, &key, &pool,
 						      alloc_extent, NULL))
 				broken("index refused an accepted record",
 				       key.start);
 			r.rec[r.nr++] = (struct accepted){
 				.start = key.start, .len = key.len, .seg = seg,
-				.data_off = key.seg_off, .seq = key.seq,
+				.data_off = key.seg_off, .flags = key.flags,
+				.seq = key.seq,
 			};
 		}
 	}

@@ -27,9 +27,13 @@ struct input {
 	struct pcache_key_record rec[NR_RECORDS];
 };
 
-/* Seed @n: @nr records of @sectors each, over a device of 2^20 sectors. */
+/*
+ * Seed @n: @nr records of @sectors each, over a device of 2^20 sectors;
+ * every @zeroes-th one (if not 0) a record of zeroes, a discard every
+ * other time.
+ */
 static void write_seed(const char *dir, int n, u8 control, unsigned int nr,
-		       u32 sectors, u32 stride)
+		       u32 sectors, u32 stride, unsigned int zeroes)
 {
 	static struct input in;
 	u32 off = pcache_seg_data_offset(SEG_SIZE);
@@ -50,6 +54,14 @@ static void write_seed(const char *dir, int n, u8 control, unsigned int nr,
 		r->gen = in.hdr.gen;
 		r->start = cpu_to_le64((u64)i * stride % (1 << 20));
 		r->len = cpu_to_le32(sectors);
+		if (zeroes && i % zeroes == zeroes - 1) {
+			/* Inside its aligned MiB; no data. */
+			r->start = cpu_to_le64((u64)i * stride % (1 << 20) & ~2047ULL);
+			r->flags = cpu_to_le32(PCACHE_KEY_F_ZEROES |
+					       (i / zeroes % 2 ? PCACHE_KEY_F_DISCARD : 0));
+			pcache_key_seal(r);
+			continue;
+		}
 		r->data_off = cpu_to_le32(off);
 		pcache_key_seal(r);
 		off += sectors * 512;
@@ -71,11 +83,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: gen_replay_seeds DIR\n");
 		return 2;
 	}
-	write_seed(argv[1], 0, 0, NR_RECORDS, 8, 8);	/* sequential 4 KiB */
-	write_seed(argv[1], 1, 0, NR_RECORDS, 8, 4);	/* overlapping */
-	write_seed(argv[1], 2, 0, NR_RECORDS, 1, 3);	/* 512 B, overlapping */
-	write_seed(argv[1], 3, 0, 3, 32, 5000);		/* a few large */
-	write_seed(argv[1], 4, 7, NR_RECORDS, 8, 1000);	/* resealed */
-	printf("gen_replay_seeds: 5 seed inputs in %s\n", argv[1]);
+	write_seed(argv[1], 0, 0, NR_RECORDS, 8, 8, 0);	/* sequential 4 KiB */
+	write_seed(argv[1], 1, 0, NR_RECORDS, 8, 4, 0);	/* overlapping */
+	write_seed(argv[1], 2, 0, NR_RECORDS, 1, 3, 0);	/* 512 B, overlapping */
+	write_seed(argv[1], 3, 0, 3, 32, 5000, 0);	/* a few large */
+	write_seed(argv[1], 4, 7, NR_RECORDS, 8, 1000, 0);	/* resealed */
+	write_seed(argv[1], 5, 0, NR_RECORDS, 8, 4, 3);	/* zeroes, discards */
+	printf("gen_replay_seeds: 6 seed inputs in %s\n", argv[1]);
 	return 0;
 }

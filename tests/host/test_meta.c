@@ -1155,7 +1155,11 @@ static void test_key_rejects(void **state)
 
 	/* Fields this version does not know. */
 	rec = log_record(11, 200, 8, data + 4096);
-	rec.flags = cpu_to_le32(1);
+	rec.flags = cpu_to_le32(PCACHE_KEY_F_ALL + 1);
+	pcache_key_seal(&rec);
+	EXPECT_END(rec, "unknown fields");
+	rec = log_record(11, 200, 8, 0);
+	rec.flags = cpu_to_le32(PCACHE_KEY_F_ZEROES | 0x80000000u);
 	pcache_key_seal(&rec);
 	EXPECT_END(rec, "unknown fields");
 	rec = log_record(11, 200, 8, data + 4096);
@@ -1196,6 +1200,68 @@ static void test_key_rejects(void **state)
 	cur = before;
 	rec = log_record(11, 200, 8, data + 4096);
 	assert_int_equal(key_check(&rec, &cur), 0);
+}
+
+/* A record without data, as WRITE_ZEROES and DISCARD make it. */
+static struct pcache_key_record zeroes_record(u64 seq, u64 start, u32 len,
+					      u32 data_off, u32 flags)
+{
+	struct pcache_key_record rec = log_record(seq, start, len, data_off);
+
+	rec.flags = cpu_to_le32(flags);
+	pcache_key_seal(&rec);
+	return rec;
+}
+
+/*
+ * Records of zeroes take no data: they leave the data cursor alone, and
+ * the data records after them are checked as if they were not there.  A
+ * data offset, a discard with data, or a range across an aligned MiB ends
+ * the log.
+ */
+static void test_key_zeroes(void **state)
+{
+	const u32 data = pcache_seg_data_offset(SEG_SIZE);
+	const u32 zf = PCACHE_KEY_F_ZEROES, df = zf | PCACHE_KEY_F_DISCARD;
+	struct pcache_replay_cursor cur, before;
+	struct pcache_key_record rec;
+
+	(void)state;
+	cur = log_cursor();
+	rec = log_record(1, 0, 8, data);
+	assert_int_equal(key_check(&rec, &cur), 0);
+	rec = zeroes_record(2, 2048, 2048, 0, zf);
+	assert_int_equal(key_check(&rec, &cur), 0);
+	assert_int_equal(cur.prev_seq, 2);
+	assert_int_equal(cur.data_end, data + 4096);
+	rec = zeroes_record(3, 4095, 1, 0, df);
+	assert_int_equal(key_check(&rec, &cur), 0);
+	assert_int_equal(cur.data_end, data + 4096);
+	/* The next data goes on after the last data, not after the zeroes. */
+	rec = log_record(4, 0, 8, data + 4096);
+	assert_int_equal(key_check(&rec, &cur), 0);
+	assert_int_equal(cur.data_end, data + 8192);
+	before = cur;
+
+#define EXPECT_END(r, reason) do {							cur = before;								assert_rejected(key_check(&(r), &cur), -EUCLEAN, reason); 		assert_memory_equal(&cur, &before, sizeof(cur));		} while (0)
+
+	rec = zeroes_record(5, 0, 8, data + 8192, zf);
+	EXPECT_END(rec, "zeroes with a data offset");
+	rec = log_record(5, 0, 8, data + 8192);
+	rec.flags = cpu_to_le32(PCACHE_KEY_F_DISCARD);
+	pcache_key_seal(&rec);
+	EXPECT_END(rec, "discard with data");
+	rec = zeroes_record(5, 2047, 2, 0, zf);
+	EXPECT_END(rec, "across a 1 MiB boundary");
+	rec = zeroes_record(5, 0, 2049, 0, df);
+	EXPECT_END(rec, "across a 1 MiB boundary");
+	rec = zeroes_record(5, LOG_BACKING - 1, 2, 0, zf);
+	EXPECT_END(rec, "outside the backing device");
+	rec = zeroes_record(5, 0, 0, 0, zf);
+	EXPECT_END(rec, "outside the backing device");
+	rec = zeroes_record(4, 0, 8, 0, zf);
+	EXPECT_END(rec, "out of sequence");
+#undef EXPECT_END
 }
 
 static u64 rng(void)
@@ -1420,6 +1486,7 @@ int main(void)
 		cmocka_unit_test(test_key_seal),
 		cmocka_unit_test(test_key_log),
 		cmocka_unit_test(test_key_rejects),
+		cmocka_unit_test(test_key_zeroes),
 
 		cmocka_unit_test(test_seed_images),
 		cmocka_unit_test(test_real_images),
