@@ -11,7 +11,6 @@
 #include <linux/idr.h>
 #include <linux/libnvdimm.h>
 #include <linux/module.h>
-#include <linux/pfn_t.h>
 #include <linux/random.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -88,7 +87,6 @@ static int pcache_cache_map(struct pcache_cache *cache)
 	u64 start_off = 0;
 	long nr_pages, avail;
 	void *kaddr;
-	pfn_t pfn;
 	int id;
 
 	cache->dax_dev = fs_dax_get_by_bdev(bdev, &start_off, cache, NULL);
@@ -100,9 +98,14 @@ static int pcache_cache_map(struct pcache_cache *cache)
 	cache->size = bdev_nr_bytes(bdev) & PAGE_MASK;
 	nr_pages = cache->size >> PAGE_SHIFT;
 
+	/*
+	 * The pfn, and whether it has struct pages: writeback may hand the
+	 * pages themselves to the backing device.
+	 */
 	id = dax_read_lock();
-	avail = dax_direct_access(cache->dax_dev, start_off >> PAGE_SHIFT,
-				  nr_pages, DAX_ACCESS, &kaddr, &pfn);
+	avail = pcache_dax_direct_access(cache->dax_dev, start_off >> PAGE_SHIFT,
+					 nr_pages, &kaddr, &cache->pfn,
+					 &cache->has_pages);
 	dax_read_unlock(id);
 	if (avail < 0) {
 		pr_err("%s: cannot map with DAX: %ld\n", cache->path, avail);
@@ -114,9 +117,6 @@ static int pcache_cache_map(struct pcache_cache *cache)
 		return -EOPNOTSUPP;
 	}
 	cache->kaddr = kaddr;
-	/* Writeback may hand the pages themselves to the backing device. */
-	cache->has_pages = pfn_t_has_page(pfn);
-	cache->pfn = pfn_t_to_pfn(pfn);
 	return 0;
 }
 

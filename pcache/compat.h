@@ -9,8 +9,10 @@
 #ifndef _PCACHE_COMPAT_H
 #define _PCACHE_COMPAT_H
 
+#include <linux/badblocks.h>
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/dax.h>
 #include <linux/device.h>
 #include <linux/fs.h>
 #include "pcache_compat_probes.h"
@@ -28,6 +30,58 @@
 #else
 #include <linux/crc32c.h>
 #define pcache_crc32c(crc, buf, len)	crc32c(crc, buf, len)
+#endif
+
+/*
+ * dax_direct_access() with the pfn of the mapping's first page and whether
+ * the mapping has struct pages (which writeback may put in bios).  Since
+ * 6.17 the pfn is a plain unsigned long and every DAX pfn has a page;
+ * before, a pfn_t carried that in its flags.
+ */
+#ifdef PCACHE_HAVE_DAX_DIRECT_ACCESS_PFN
+static inline long pcache_dax_direct_access(struct dax_device *dax_dev,
+					    pgoff_t pgoff, long nr_pages,
+					    void **kaddr, unsigned long *pfn,
+					    bool *has_pages)
+{
+	*has_pages = true;
+	return dax_direct_access(dax_dev, pgoff, nr_pages, DAX_ACCESS, kaddr,
+				 pfn);
+}
+#else
+#include <linux/pfn_t.h>
+static inline long pcache_dax_direct_access(struct dax_device *dax_dev,
+					    pgoff_t pgoff, long nr_pages,
+					    void **kaddr, unsigned long *pfn,
+					    bool *has_pages)
+{
+	pfn_t pfnt;
+	long avail;
+
+	avail = dax_direct_access(dax_dev, pgoff, nr_pages, DAX_ACCESS, kaddr,
+				  &pfnt);
+	if (avail >= 0) {
+		*pfn = pfn_t_to_pfn(pfnt);
+		*has_pages = pfn_t_has_page(pfnt);
+	}
+	return avail;
+}
+#endif
+
+/* badblocks_check(): the bad range's length is a sector_t since 6.15. */
+#ifdef PCACHE_HAVE_BADBLOCKS_SECTOR_T
+#define pcache_badblocks_check		badblocks_check
+#else
+static inline int pcache_badblocks_check(struct badblocks *bb, sector_t s,
+					 sector_t sectors, sector_t *first_bad,
+					 sector_t *bad_sectors)
+{
+	int bad, ret;
+
+	ret = badblocks_check(bb, s, sectors, first_bad, &bad);
+	*bad_sectors = bad;
+	return ret;
+}
 #endif
 
 /* Bus attribute callbacks: const struct bus_type since 6.4. */

@@ -42,7 +42,6 @@
 #include <linux/badblocks.h>
 #include <linux/blkdev.h>
 #include <linux/highmem.h>
-#include <linux/pfn_t.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -425,15 +424,14 @@ static void pcache_wb_endio(struct bio *bio)
 static bool pcache_wb_pmem_bad(struct pcache_cache *cache, u64 off, u32 bytes)
 {
 	struct block_device *bdev = cache->pmem.bdev;
-	sector_t first_bad;
-	int bad_sectors;
+	sector_t first_bad, bad_sectors;
 
 	if (!bdev->bd_disk->bb)
 		return false;
-	return badblocks_check(bdev->bd_disk->bb,
-			       get_start_sect(bdev) + (off >> SECTOR_SHIFT),
-			       DIV_ROUND_UP(bytes, SECTOR_SIZE), &first_bad,
-			       &bad_sectors) != 0;
+	return pcache_badblocks_check(bdev->bd_disk->bb,
+				      get_start_sect(bdev) + (off >> SECTOR_SHIFT),
+				      DIV_ROUND_UP(bytes, SECTOR_SIZE),
+				      &first_bad, &bad_sectors) != 0;
 }
 
 /*
