@@ -14,6 +14,8 @@
 #   make selftests       guest selftests only (KERNELS="6.1 6.12", TESTS=...);
 #                        LONG=1 is the long mode (20 power cuts instead of 3)
 #   make shell           an interactive guest shell with pmem and two disks
+#   KERNEL=mainline, KERNELS=mainline: Debian sid's kernel, built in a sid
+#                        chroot (scripts/setup-mainline.sh); never a default
 #   make clean           remove build products (keeps downloaded kernels)
 #
 # Every target installs what it needs first (scripts/setup.sh, quiet when
@@ -27,11 +29,17 @@ LONG ?=
 
 .PHONY: all modules setup check demo bench fuzz selftests shell clean distclean
 
+# Shell command building pcache for kernel $(1).  The mainline lane's
+# headers need Debian sid's compiler: scripts/setup-mainline.sh sets up its
+# sid chroot (quiet once done) and runs scripts/build.sh in there.
+build_for = case $(1) in mainline) scripts/setup-mainline.sh --build ;; \
+	*) scripts/build.sh $(1) ;; esac
+
 all: modules
 
 ifeq ($(KDIR),)
 modules: setup
-	@scripts/build.sh $(KERNEL)
+	@$(call build_for,$(KERNEL))
 else
 modules:
 	@scripts/build.sh --kdir $(KDIR)
@@ -44,11 +52,11 @@ check:
 	@scripts/check.sh
 
 demo: setup
-	@scripts/build.sh $(KERNEL) >/dev/null
+	@$(call build_for,$(KERNEL)) >/dev/null
 	@scripts/demo.sh --kernel $(KERNEL)
 
 bench: setup
-	@scripts/build.sh $(KERNEL) >/dev/null
+	@$(call build_for,$(KERNEL)) >/dev/null
 	@scripts/bench.sh --kernel $(KERNEL)
 
 FUZZ_SECONDS ?= 600
@@ -56,11 +64,11 @@ fuzz: setup
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/unit-tests.sh
 
 selftests: setup
-	@for k in $(KERNELS); do scripts/build.sh $$k >/dev/null || exit 1; done
+	@for k in $(KERNELS); do $(call build_for,$$k) >/dev/null || exit 1; done
 	@$(if $(LONG),PCACHE_TEST_CUTS=20 )scripts/selftests.sh $(foreach k,$(KERNELS),--kernel $(k)) $(TESTS)
 
 shell: setup
-	@scripts/build.sh $(KERNEL) >/dev/null
+	@$(call build_for,$(KERNEL)) >/dev/null
 	@scripts/vm.sh --kernel $(KERNEL) --shell
 
 clean:

@@ -36,6 +36,7 @@ kernel_meta_package() {
 	case "$1" in
 	6.1) echo linux-headers-amd64 ;;
 	6.12) echo linux-headers-6.12-amd64 ;;
+	mainline) echo linux-headers-amd64 ;; # in Debian sid, see below
 	*) die "unknown kernel series '$1' (known: ${PCACHE_KERNEL_SERIES[*]})" ;;
 	esac
 }
@@ -49,6 +50,11 @@ kernel_release() {
 		cat "$memo"
 		return
 	fi
+	# "mainline" is Debian sid's kernel, which the host's apt does not know:
+	# scripts/setup-mainline.sh resolves it in its sid chroot and writes the
+	# memo.  It is deliberately not in PCACHE_KERNEL_SERIES (make check and
+	# CI never download sid).
+	[ "$series" != mainline ] || return 1
 	meta=$(kernel_meta_package "$series")
 	rel=$(apt-cache depends "$meta" 2>/dev/null |
 		sed -n 's/^ *Depends: linux-headers-\(.*-amd64\)$/\1/p' | head -n 1)
