@@ -18,6 +18,11 @@
 #   pmem2 + disk2  dm-writecache, 'writecache p' (pmem mode)
 #   pmem3 + disk3  bcache, make-bcache -C pmem3 -B disk3, writeback,
 #                  sequential_cutoff 0 and congestion thresholds 0
+#   pmem4 + disk6  dm-pcache (mainline's, since 6.17), 'pcache pmem4 disk6
+#                  4 cache_mode writeback data_crc false': only on a guest
+#                  kernel that has dm-pcache.ko, its own or the one
+#                  scripts/build-dm-pcache.sh builds (build/RELEASE/
+#                  dm-pcache/); elsewhere the guest has no pmem4 nor disk6
 # Each cache gets the whole of its pmem (pcache: its cache device's every
 # segment).  Adding a device is a set-up function and one add_device line
 # (see setup_devices).
@@ -47,7 +52,7 @@
 # Results: a table on stdout, build/results/bench-KERNEL-DATE.csv (one line
 # per run), .json (the summary), -replay.csv and an SVG plot next to them.
 #
-# usage: bench.sh [--kernel SERIES] [--repeat N] [--ios N] [--runtime SEC]
+# usage: bench.sh [--kernel SERIES|RELEASE] [--repeat N] [--ios N] [--runtime SEC]
 #                 [--quick] [--no-replay] [--workloads RE] [--devices RE]
 #                 [--icount]
 #   --quick       one round of one second per run (a smoke test, noisy)
@@ -82,19 +87,33 @@ if [ "${1:-}" != --in-guest ]; then
 	[[ $repeat =~ ^[1-9][0-9]*$ ]] || die "--repeat wants a positive number"
 	[[ $ios =~ ^[1-9][0-9]*$ ]] || die "--ios wants a positive number"
 	[[ $runtime =~ ^[1-9][0-9]*$ ]] || die "--runtime wants a positive number of seconds"
-	rel=$(kernel_release "$kernel")
+	case "$kernel" in
+	*-amd64) rel=$kernel ;;
+	*) rel=$(kernel_release "$kernel") || die "kernel $kernel is not set up: run scripts/setup.sh" ;;
+	esac
+	# dm-pcache, where the kernel has it: its own module, or else one
+	# built by scripts/build-dm-pcache.sh.  It gets a fifth pmem and a
+	# seventh disk.
+	dm_pcache_ko="" nvdimms=4 ndisks=6
+	if [[ dm-pcache =~ $devices ]]; then
+		dm_pcache_ko=$(find "$(kernel_modules_dir "$rel")/kernel/drivers/md" -maxdepth 1 \
+			-name 'dm-pcache.ko*' 2>/dev/null | head -n 1)
+		[ -n "$dm_pcache_ko" ] || [ ! -f "$(module_build_dir "$rel")/dm-pcache/dm-pcache.ko" ] ||
+			dm_pcache_ko=$(module_build_dir "$rel")/dm-pcache/dm-pcache.ko
+		[ -z "$dm_pcache_ko" ] || nvdimms=5 ndisks=7
+	fi
 	results=$PCACHE_BUILD/results
 	mkdir -p "$results"
 	stamp=$(date +%Y%m%d-%H%M%S)
 	log=$results/bench-$kernel$mode-$stamp.log
 	csv=$results/bench-$kernel$mode-$stamp.csv
-	say "bench: guest with Debian $rel, 4 x 2 GiB preallocated pmem, 6 disks; $repeat rounds, runs of $ios I/Os per job or ${runtime}s${mode:+; instruction counts (QEMU -icount), not time}"
+	say "bench: guest with Debian $rel, $nvdimms x 2 GiB preallocated pmem, $ndisks disks; $repeat rounds, runs of $ios I/Os per job or ${runtime}s${mode:+; instruction counts (QEMU -icount), not time}"
 	start=$SECONDS
-	"$PCACHE_TOP/scripts/vm.sh" "${vm_opts[@]}" --kernel "$kernel" --fresh --nvdimms 4 --pmem 2G --pmem-prealloc --discard-pmem \
-		--disks 6 --disk-size 4G --timeout 3600 \
+	"$PCACHE_TOP/scripts/vm.sh" "${vm_opts[@]}" --kernel "$kernel" --fresh --nvdimms "$nvdimms" --pmem 2G --pmem-prealloc --discard-pmem \
+		--disks "$ndisks" --disk-size 4G --timeout 3600 \
 		--append tsc=reliable --images "$PCACHE_BUILD/vm/bench" --log "$log" \
 		-- env BENCH_REPEAT="$repeat" BENCH_IOS="$ios" BENCH_RUNTIME="$runtime" \
-		BENCH_WORKLOADS="$workloads" BENCH_DEVICES="$devices" BENCH_REPLAY="$replay" \
+		BENCH_WORKLOADS="$workloads" BENCH_DEVICES="$devices" BENCH_REPLAY="$replay" BENCH_DM_PCACHE_KO="$dm_pcache_ko" \
 		"$PCACHE_TOP/scripts/bench.sh" --in-guest |
 		{ grep --line-buffered '^bench:' || true; } | sed -u 's/^bench: /  /' >&2
 	{
@@ -115,6 +134,7 @@ fi
 # In the guest, as root.
 : "${PCACHE_KO:?}" "${PCACHE_PHASE:?}" "${BENCH_REPEAT:?}" "${BENCH_IOS:?}"
 : "${BENCH_RUNTIME:?}" "${BENCH_WORKLOADS:?}" "${BENCH_DEVICES:?}" "${BENCH_REPLAY:?}"
+BENCH_DM_PCACHE_KO=${BENCH_DM_PCACHE_KO:-}
 REGION=256M
 MISS_REGION=512M
 CACHE=/sys/bus/pcache/devices/cache0
@@ -257,19 +277,34 @@ setup_bcache() {
 	add_device bcache /dev/bcache0 "$(kname "$disk")"
 }
 
+# dm-pcache formats a pmem it does not recognise (a fresh, zeroed one) by
+# itself.  No data CRC (its default): pcache has none either.
+setup_dm_pcache() {
+	local pmem=$1 disk=$2
+	modprobe -C /dev/null dm-mod
+	insmod "$BENCH_DM_PCACHE_KO"
+	dmsetup create bench-pc --table \
+		"0 $(blockdev --getsz "$disk") pcache $pmem $disk 4 cache_mode writeback data_crc false"
+	dmsetup mknodes
+	add_device dm-pcache /dev/mapper/bench-pc "$(kname "$disk")"
+}
+
 # One line per device; the first is the reference of the ratios.  A peer
-# (dm-pcache on a kernel that has it, say) is a setup function and a line.
+# is a setup function and a line.
 setup_devices() {
 	add_device pmem /dev/pmem1 ""
 	add_device backing "${disks[1]}" ""
 	setup_pcache /dev/pmem0 "${disks[0]}"
 	[[ ! dm-writecache =~ $BENCH_DEVICES ]] || setup_dm_writecache /dev/pmem2 "${disks[2]}"
 	[[ ! bcache =~ $BENCH_DEVICES ]] || setup_bcache /dev/pmem3 "${disks[3]}"
+	[ -z "$BENCH_DM_PCACHE_KO" ] || setup_dm_pcache /dev/pmem4 "${disks[6]}"
 }
 
 if [ "$PCACHE_PHASE" -eq 1 ]; then
-	progress "provisioning pmem0-pmem3 (fsdax); pcache on pmem0"
-	for n in 0 1 2 3; do
+	namespaces=(0 1 2 3)
+	[ -z "$BENCH_DM_PCACHE_KO" ] || namespaces+=(4)
+	progress "provisioning pmem0-pmem${namespaces[-1]} (fsdax); pcache on pmem0"
+	for n in "${namespaces[@]}"; do
 		ndctl create-namespace -f -e "namespace$n.0" -m fsdax >/dev/null
 	done
 	insmod "$PCACHE_KO"
@@ -325,6 +360,7 @@ for f in "$CACHE"/backing*/{dirty_bytes,written_back_bytes,segments_reclaimed,wa
 	[ ! -e "$f" ] || echo "STAT,pcache0,${f##*/},$(cat "$f")"
 done
 [ -z "${DEV_PATH[dm-writecache]:-}" ] || echo "STAT,dm-writecache,status,$(dmsetup status bench-wc)"
+[ -z "${DEV_PATH[dm-pcache]:-}" ] || echo "STAT,dm-pcache,status,$(dmsetup status bench-pc)"
 if [ -n "${DEV_PATH[bcache]:-}" ]; then
 	for f in dirty_data stats_total/cache_hits stats_total/cache_misses stats_total/cache_bypass_hits stats_total/cache_bypass_misses; do
 		echo "STAT,bcache,$f,$(cat "/sys/block/bcache0/bcache/$f")"

@@ -101,7 +101,7 @@ make_image() {
 		truncate -s "$size" "$img"
 	fi
 }
-[[ $nvdimms =~ ^[1-4]$ ]] || die "--nvdimms takes 1 to 4"
+[[ $nvdimms =~ ^[1-8]$ ]] || die "--nvdimms takes 1 to 8"
 # A full tmpfs kills the guest with SIGBUS in the middle of a write, which
 # looks like a crash: refuse to start instead.  (Files left by earlier runs
 # with other --images count; --discard-pmem removes a run's own.)
