@@ -152,8 +152,13 @@ def readers(secs, quota0):
     return r.done()
 
 
-def busy(secs, dev0, fio_pid):
-    """Try what must be refused while fio has pcache0 open."""
+def busy(deadline, dev0, fio_pid):
+    """Try what must be refused while fio has pcache0 open.
+
+    Until a wall-clock deadline set when fio started, well before fio's
+    time is up: on a loaded machine this loop may start late, and fio's
+    jobs close pcache0 a while before the fio process exits.
+    """
     r = Report("busy")
     tries = [
         (CACHE + "/detach", "backing=0", "EBUSY"),
@@ -162,9 +167,8 @@ def busy(secs, dev0, fio_pid):
         (BUS + "/register", "path=/dev/pmem0,format,force", "EBUSY"),
         (CACHE + "/attach", "path=%s,size=16M" % dev0, "EEXIST"),
     ]
-    end = time.monotonic() + secs
     i = 0
-    while time.monotonic() < end and os.path.exists("/proc/%d" % fio_pid):
+    while time.time() < deadline and os.path.exists("/proc/%d" % fio_pid):
         path, cmd, want = tries[i % len(tries)]
         i += 1
         res = write(path, cmd)
@@ -240,7 +244,7 @@ test_setup() {
 # fio on pcache0 and, while it runs, the three loops.  Results go to files
 # that the next tests look at.
 test_run() {
-	local fio_pid pids=() pid i quota0 watcher
+	local fio_pid pids=() pid i quota0 watcher busy_deadline
 	quota0=$(cat "$CACHE/backing0/segments_total")
 	dmesg -W >"$TMPD/kernel.log" 2>&1 &
 	watcher=$!
@@ -255,6 +259,9 @@ test_run() {
 		echo $? >"$TMPD/fio.rc"
 	) &
 	fio_pid=$!
+	# fio's jobs run LOAD_SECONDS + 15 s from here: the busy loop stops
+	# LOAD_SECONDS from here, however late it starts.
+	busy_deadline=$(($(date +%s) + LOAD_SECONDS))
 	for i in $(seq 300); do
 		find /proc/[0-9]*/fd -lname /dev/pcache0 2>/dev/null | grep -q . && break
 		[ ! -e "$TMPD/fio.rc" ] || break
@@ -270,7 +277,7 @@ test_run() {
 	pids+=($!)
 	python3 "$PY" readers "$LOAD_SECONDS" "$quota0" >"$TMPD/readers.out" 2>&1 &
 	pids+=($!)
-	python3 "$PY" busy "$LOAD_SECONDS" "$B0" "$fio_pid" >"$TMPD/busy.out" 2>&1 &
+	python3 "$PY" busy "$busy_deadline" "$B0" "$fio_pid" >"$TMPD/busy.out" 2>&1 &
 	pids+=($!)
 	for pid in "${pids[@]}"; do
 		wait "$pid" && echo 0 >"$TMPD/$pid.rc" || echo $? >"$TMPD/$pid.rc"
