@@ -8,7 +8,8 @@
 # a comment line of its own:
 #   # pcvm: disks=N disk-size=SIZE pmem=SIZE mem=SIZE timeout=SEC
 #   # pcvm: expect=notok|died|splat   (harness self-tests: must fail so)
-#   # pcvm: kernels=6.1               (run only on these kernel series)
+#   # pcvm: kernels=6.1               (run only on these kernel series;
+#                                      PCACHE_ALL_KERNELS=1 ignores it)
 # The directory's `settings` file gives the default timeout (kselftest's
 # timeout=SEC).  One line is printed per KTAP result, and a final
 # "N passed, N failed" line; a program whose guest died, timed out, printed
@@ -68,7 +69,8 @@ run_program() {
 	mkdir -p "$(dirname "$log")"
 	expect=$(setting "$path" expect "")
 	only=$(setting "$path" kernels "")
-	if [ -n "$only" ] && [[ ",$only," != *",$kernel,"* ]]; then
+	if [ -z "${PCACHE_ALL_KERNELS:-}" ] && [ -n "$only" ] &&
+		[[ ",$only," != *",$kernel,"* ]]; then
 		say "selftests: $area: only on kernel $only, not run here"
 		return
 	fi

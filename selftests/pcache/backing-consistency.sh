@@ -14,7 +14,7 @@
 # mounted (replaying ext4's journal, as after a crash) and must pass
 # e2fsck -fn.  The replay of the whole log must equal the backing device.
 #
-# pcvm: disks=3 timeout=1500
+# pcvm: disks=3 timeout=1500 kernels=6.12
 . "$(dirname "$0")/lib.sh"
 
 BUS=/sys/bus/pcache

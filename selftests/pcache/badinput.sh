@@ -8,7 +8,7 @@
 # disks stay as they were.  Read-only attributes refuse writes.  Detach,
 # attach, unregister and register racing each other leave a consistent state.
 #
-# pcvm: disks=2 timeout=1500
+# pcvm: disks=2 timeout=1500 kernels=6.1
 . "$(dirname "$0")/lib.sh"
 
 BUS=/sys/bus/pcache

@@ -10,7 +10,7 @@
 # the cache unregisters with its metadata intact, no device stays claimed
 # and the module unloads: no reference is leaked.
 #
-# pcvm: disks=3 timeout=1200
+# pcvm: disks=3 timeout=1200 kernels=6.1
 . "$(dirname "$0")/lib.sh"
 
 BUS=/sys/bus/pcache

@@ -15,7 +15,7 @@
 # device alone verifies.  A detach with 'force' drops dirty data and says
 # how much.  The tunables refuse bad values.
 #
-# pcvm: disks=1 disk-size=2G timeout=1500
+# pcvm: disks=1 disk-size=2G timeout=1500 kernels=6.12
 . "$(dirname "$0")/lib.sh"
 
 BUS=/sys/bus/pcache
