@@ -21,13 +21,14 @@
 # usage: build-dm-pcache.sh [SERIES|RELEASE]   (default: mainline)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/sid-root.sh"
 
 target=${1:-mainline}
 case "$target" in
 *-amd64) rel=$target ;;
 *) rel=$(kernel_release "$target") || die "kernel $target is not set up: run scripts/setup-mainline.sh" ;;
 esac
-root="$PCACHE_BUILD/sid-root"
+root=$SID_ROOT
 hdr=$(kernel_headers_dir "$rel")
 out="$(module_build_dir "$rel")/dm-pcache"
 ko="$out/dm-pcache.ko"
@@ -47,35 +48,13 @@ fi
 [ -f "$root$hdr/Makefile" ] || die "no $hdr in $root: run scripts/setup-mainline.sh"
 
 # Everything mounted into the chroot, unmounted on the way out, last first.
-mounts=()
 tmp=""
 cleanup() {
-	local i
-	for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
-		umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}" ||
-			warn "cannot unmount ${mounts[i]}"
-	done
-	mounts=()
+	sid_unmount_all
 	[ -z "$tmp" ] || as_root rm -rf "$root$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-mount_into_root() {
-	local dst="$root$2"
-	mkdir -p "$dst"
-	if [ "$1" = proc ]; then
-		as_root mount -t proc proc "$dst"
-	else
-		as_root mount --bind "$1" "$dst"
-	fi
-	mounts+=("$dst")
-}
-
-in_root() {
-	as_root chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-		LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
-}
 
 # One user of the chroot at a time (scripts/setup-mainline.sh takes the
 # same lock).
@@ -91,7 +70,7 @@ start=$SECONDS
 # for linux-headers-7.2.13+deb14-amd64.
 series=$(echo "$rel" | sed -n 's/^\([0-9]*\.[0-9]*\).*/\1/p')
 # shellcheck disable=SC2016 # a dpkg-query format, not an expansion
-version=$(in_root dpkg-query -W -f '${Version}' "linux-headers-$rel") ||
+version=$(in_sid_root dpkg-query -W -f '${Version}' "linux-headers-$rel") ||
 	die "linux-headers-$rel is not installed in $root: run scripts/setup-mainline.sh"
 pkg="linux-source-$series"
 keep=(drivers/md/dm-pcache 'drivers/md/*.h' Documentation/admin-guide/device-mapper/dm-pcache.rst)
@@ -102,7 +81,7 @@ if [ ! -f "$src/drivers/md/dm-pcache/Makefile" ] || [ "$(cat "$src/.version" 2>/
 	as_root cp /etc/resolv.conf "$root/etc/resolv.conf"
 	say "dm-pcache: downloading $pkg $version in $root (not installed)"
 	t0=$SECONDS
-	in_root sh -c "cd $tmp && apt-get ${apt_opts[*]} download $pkg=$version" >"$out/download.log" 2>&1 || {
+	in_sid_root sh -c "cd $tmp && apt-get ${apt_opts[*]} download $pkg=$version" >"$out/download.log" 2>&1 || {
 		tail -n 20 "$out/download.log" >&2
 		die "cannot download $pkg=$version from sid (gone from the archive? see $out/download.log)"
 	}
@@ -138,12 +117,12 @@ fi
 # Built in the chroot, the output directory bound at its own path.  The
 # Makefile there says obj-$(CONFIG_DM_PCACHE); the headers' .config does
 # not set it, so it is set on the command line.
-say "dm-pcache: building against $hdr with sid's $(in_root gcc -dumpfullversion)"
+say "dm-pcache: building against $hdr with sid's $(in_sid_root gcc -dumpfullversion)"
 t0=$SECONDS
-mount_into_root proc /proc
-mount_into_root "$out" "$out"
+sid_mount proc /proc
+sid_mount "$out" "$out"
 dir="$src/drivers/md/dm-pcache"
-in_root make -C "$hdr" M="$dir" CONFIG_DM_PCACHE=m modules >"$out/build.log" 2>&1 || {
+in_sid_root make -C "$hdr" M="$dir" CONFIG_DM_PCACHE=m modules >"$out/build.log" 2>&1 || {
 	tail -n 30 "$out/build.log" >&2
 	die "dm-pcache does not build (full log: $out/build.log)"
 }

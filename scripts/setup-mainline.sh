@@ -18,8 +18,9 @@
 #                                           (--strict, --sparse) --kdir ...
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/sid-root.sh"
 
-root="$PCACHE_BUILD/sid-root"
+root=$SID_ROOT
 mirror=http://deb.debian.org/debian
 chroot_packages=(gcc make libc6-dev bc kmod)
 # The mirror may serve a Release file past its Valid-Until date; its
@@ -27,33 +28,11 @@ chroot_packages=(gcc make libc6-dev bc kmod)
 apt_opts=(-q -o Acquire::Check-Valid-Until=false)
 
 # Everything mounted into the chroot, unmounted on the way out, last first.
-mounts=()
 cleanup() {
-	local i
-	for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
-		umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}" ||
-			warn "cannot unmount ${mounts[i]}"
-	done
-	mounts=()
+	sid_unmount_all
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-mount_into_root() {
-	local dst="$root$2"
-	mkdir -p "$dst"
-	if [ "$1" = proc ]; then
-		as_root mount -t proc proc "$dst"
-	else
-		as_root mount --bind "$1" "$dst"
-	fi
-	mounts+=("$dst")
-}
-
-in_root() {
-	as_root chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-		LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
-}
 
 log="$PCACHE_BUILD/sid-setup.log"
 logged() {
@@ -91,8 +70,8 @@ resolve_release() {
 	fi
 	as_root cp /etc/resolv.conf "$root/etc/resolv.conf"
 	say "mainline: refreshing sid's package lists in the chroot"
-	logged in_root apt-get "${apt_opts[@]}" update
-	rel=$(in_root apt-cache depends "$(kernel_meta_package mainline)" |
+	logged in_sid_root apt-get "${apt_opts[@]}" update
+	rel=$(in_sid_root apt-cache depends "$(kernel_meta_package mainline)" |
 		sed -n 's/^ *Depends: linux-headers-\(.*-amd64\)$/\1/p' | head -n 1)
 	[ -n "$rel" ] || die "cannot resolve sid's kernel from $(kernel_meta_package mainline)"
 	mkdir -p "$(dirname "$memo")"
@@ -105,12 +84,12 @@ install_headers() {
 	[ -f "$root$(kernel_headers_dir "$rel")/Makefile" ] && return
 	as_root cp /etc/resolv.conf "$root/etc/resolv.conf"
 	say "mainline: installing linux-headers-$rel in the chroot"
-	logged in_root apt-get "${apt_opts[@]}" update
-	in_root apt-cache show "linux-headers-$rel" >/dev/null 2>&1 ||
+	logged in_sid_root apt-get "${apt_opts[@]}" update
+	in_sid_root apt-cache show "linux-headers-$rel" >/dev/null 2>&1 ||
 		die "sid no longer has linux-headers-$rel: remove $PCACHE_BUILD/kernels/mainline.release to take its current kernel"
-	logged in_root apt-get "${apt_opts[@]}" install -y --no-install-recommends \
+	logged in_sid_root apt-get "${apt_opts[@]}" install -y --no-install-recommends \
 		"linux-headers-$rel"
-	logged in_root apt-get clean
+	logged in_sid_root apt-get clean
 }
 
 # The packages holding sid's kernel image and modules.  Up to 6.x Debian
@@ -120,8 +99,8 @@ install_headers() {
 image_packages() {
 	local rel=$1 pkg parts
 	for pkg in "linux-image-$rel-unsigned" "linux-image-$rel"; do
-		in_root apt-cache show "$pkg" >/dev/null 2>&1 || continue
-		parts=$(in_root apt-cache depends "$pkg" |
+		in_sid_root apt-cache show "$pkg" >/dev/null 2>&1 || continue
+		parts=$(in_sid_root apt-cache depends "$pkg" |
 			sed -n "s/^ *Depends: \(linux-[a-z-]*-$rel\)$/\1/p")
 		echo "$pkg"
 		[ -z "$parts" ] || echo "$parts"
@@ -143,7 +122,7 @@ fetch_image() {
 	list=$(image_packages "$rel")
 	mapfile -t pkgs <<<"$list"
 	say "mainline: downloading ${pkgs[*]} (unpacked under build/, not installed)"
-	logged in_root sh -c "cd $dir && apt-get ${apt_opts[*]} download ${pkgs[*]}"
+	logged in_sid_root sh -c "cd $dir && apt-get ${apt_opts[*]} download ${pkgs[*]}"
 	rm -rf "$kroot.tmp"
 	mkdir -p "$kroot.tmp"
 	for pkg in "${pkgs[@]}"; do
@@ -170,13 +149,13 @@ fetch_image() {
 build_in_root() {
 	local rel=$1
 	shift
-	mount_into_root proc /proc
-	mount_into_root "$PCACHE_TOP" "$PCACHE_TOP"
+	sid_mount proc /proc
+	sid_mount "$PCACHE_TOP" "$PCACHE_TOP"
 	case "$PCACHE_BUILD/" in
 	"$PCACHE_TOP"/*) ;;
-	*) mount_into_root "$PCACHE_BUILD" "$PCACHE_BUILD" ;;
+	*) sid_mount "$PCACHE_BUILD" "$PCACHE_BUILD" ;;
 	esac
-	in_root PCACHE_BUILD="$PCACHE_BUILD" bash "$PCACHE_TOP/scripts/build.sh" "$@" \
+	in_sid_root PCACHE_BUILD="$PCACHE_BUILD" bash "$PCACHE_TOP/scripts/build.sh" "$@" \
 		--kdir "$(kernel_headers_dir "$rel")"
 	cleanup
 }
