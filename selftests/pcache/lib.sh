@@ -73,6 +73,26 @@ make_fsdax_namespace() {
 	[ -b /dev/pmem0 ] || fail "/dev/pmem0 did not appear"
 }
 
+# sysfs_state PATH...: the state a refused command must leave alone, with
+# one fork however many attributes there are (forks are slow under TCG):
+# every existing PATH, then the contents of the regular files as PATH:LINE.
+# Control files and counters that move on their own are left out.
+sysfs_state() {
+	local f
+	local -a files=()
+	for f in "$@"; do
+		[ -e "$f" ] || continue
+		case "${f##*/}" in
+		attach | detach | register | unregister | segments_used) continue ;;
+		# Writeback statistics move on their own (ext4 commits, writeback).
+		dirty_bytes | clean_bytes | written_back_bytes | writeback_errors | segments_reclaimed | waits_for_space) continue ;;
+		esac
+		echo "$f"
+		[ ! -f "$f" ] || files+=("$f")
+	done
+	[ "${#files[@]}" -eq 0 ] || grep -s -H '' "${files[@]}" || true
+}
+
 load_pcache() {
 	insmod "$PCACHE_KO"
 }

@@ -37,21 +37,8 @@ errno_text() {
 
 # Everything a refused command must leave as it was.
 snapshot() {
-	local f
-	for f in "$SYS"/devices/* "$SYS"/devices/*/* "$SYS"/devices/*/backing*/* \
-		/sys/block/pcache* /dev/pcache*; do
-		[ -e "$f" ] || continue
-		case "${f##*/}" in
-		attach | detach | segments_used) continue ;;
-		# Writeback statistics move on their own (ext4 commits, writeback).
-		dirty_bytes | clean_bytes | written_back_bytes | writeback_errors | segments_reclaimed | waits_for_space) continue ;;
-		esac
-		if [ -f "$f" ]; then
-			echo "$f=$(cat "$f" 2>&1)"
-		else
-			echo "$f"
-		fi
-	done
+	sysfs_state "$SYS"/devices/* "$SYS"/devices/*/* "$SYS"/devices/*/backing*/* \
+		/sys/block/pcache* /dev/pcache*
 }
 
 kmsg_mark() {
