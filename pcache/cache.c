@@ -279,7 +279,7 @@ static struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
 		pcache_extent_pool_put(&pool, ext);
 	/* Cannot fail: the mempool waits rather than fail with GFP_NOIO. */
 	WARN_ON(pcache_index_insert_alloc(&backing->index, key, &pool,
-					  pcache_extent_alloc, &gfp));
+					  pcache_extent_alloc, &gfp, NULL));
 	ext = pcache_extent_pool_get(&pool);
 	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
 	return ext;

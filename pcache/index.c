@@ -275,7 +275,7 @@ static void fill(struct pcache_index_part *part,
  */
 static bool change_part_fast(struct pcache_index_part *part,
 			     const struct index_change *c,
-			     struct pcache_extent_pool *pool)
+			     struct pcache_extent_pool *pool, u64 *removed)
 {
 	const struct pcache_key *key = c->key;
 	struct pcache_extent *ext = first_from(part, c->start);
@@ -283,6 +283,8 @@ static bool change_part_fast(struct pcache_index_part *part,
 	if (ext && ext->start == c->start && ext_end(ext) == c->end &&
 	    gives_way(c, ext)) {
 		take_key(ext, key, c->start);
+		if (removed)
+			*removed += ext->len;
 		return true;
 	}
 	if ((ext && ext->start < c->end) || !pool->nr)
@@ -310,7 +312,7 @@ static unsigned int change_part(struct pcache_index *idx,
 
 	part = &idx->parts[c->start >> idx->part_shift];
 	spin_lock(&part->lock);
-	if (c->key && change_part_fast(part, c, pool)) {
+	if (c->key && change_part_fast(part, c, pool, removed)) {
 		spin_unlock(&part->lock);
 		return 0;
 	}
@@ -392,7 +394,7 @@ static int apply_change(struct pcache_index *idx, struct index_change *c,
 static int index_insert(struct pcache_index *idx,
 			const struct pcache_key *key,
 			struct pcache_extent_pool *pool,
-			pcache_extent_alloc_t alloc, void *ctx)
+			pcache_extent_alloc_t alloc, void *ctx, u64 *replaced)
 {
 	struct index_change c = {
 		.start = key->start,
@@ -402,21 +404,22 @@ static int index_insert(struct pcache_index *idx,
 
 	if (!key_ok(idx, key))
 		return -EINVAL;
-	return apply_change(idx, &c, pool, alloc, ctx, NULL);
+	return apply_change(idx, &c, pool, alloc, ctx, replaced);
 }
 
 int pcache_index_insert(struct pcache_index *idx, const struct pcache_key *key,
 			struct pcache_extent_pool *pool)
 {
-	return index_insert(idx, key, pool, NULL, NULL);
+	return index_insert(idx, key, pool, NULL, NULL, NULL);
 }
 
 int pcache_index_insert_alloc(struct pcache_index *idx,
 			      const struct pcache_key *key,
 			      struct pcache_extent_pool *pool,
-			      pcache_extent_alloc_t alloc, void *ctx)
+			      pcache_extent_alloc_t alloc, void *ctx,
+			      u64 *replaced)
 {
-	return index_insert(idx, key, pool, alloc, ctx);
+	return index_insert(idx, key, pool, alloc, ctx, replaced);
 }
 
 static int index_remove(struct pcache_index *idx, u64 start, u32 len,

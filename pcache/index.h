@@ -221,6 +221,8 @@ int pcache_index_insert(struct pcache_index *idx, const struct pcache_key *key,
  * @alloc: allocates one extent; called with no lock held, so it may sleep
  *	(mempool_alloc() with GFP_NOIO, which never fails)
  * @ctx: passed to @alloc
+ * @replaced: if not NULL, increased by the sectors of older extents the key
+ *	replaced, whether they were dropped, trimmed or split
  *
  * Each partition is tried with what the pool holds; when that is not
  * enough the lock is dropped, the pool is refilled and the partition is
@@ -232,7 +234,8 @@ int pcache_index_insert(struct pcache_index *idx, const struct pcache_key *key,
 int pcache_index_insert_alloc(struct pcache_index *idx,
 			      const struct pcache_key *key,
 			      struct pcache_extent_pool *pool,
-			      pcache_extent_alloc_t alloc, void *ctx);
+			      pcache_extent_alloc_t alloc, void *ctx,
+			      u64 *replaced);
 
 /**
  * pcache_index_lookup() - walk the cached and uncached pieces of a range

@@ -376,7 +376,8 @@ static int pcache_wb_plan(struct pcache_backing *backing)
 		};
 
 		ret = pcache_index_insert_alloc(&wb->index, &key, &pool,
-						pcache_extent_alloc, &gfp);
+						pcache_extent_alloc, &gfp,
+						NULL);
 	}
 	wb->nr_ext = 0;
 	for (pos = 0; pos < sectors && !ret; pos += PCACHE_WB_CHUNK)

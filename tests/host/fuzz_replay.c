@@ -234,7 +234,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (le32_to_cpu(rec->flags) & PCACHE_KEY_F_DISCARD)
 				key.flags |= PCACHE_EXTENT_DISCARD;
 			if (pcache_index_insert_alloc(&idx, &key, &pool,
-						      alloc_extent, NULL))
+						      alloc_extent, NULL, NULL))
 				broken("index refused an accepted record",
 				       key.start);
 			r.rec[r.nr++] = (struct accepted){

@@ -106,7 +106,7 @@ static void put(struct pcache_index *idx, struct pcache_extent_pool *pool,
 	struct pcache_key k = key(start, len, seg, seg_off, seq);
 
 	assert_int_equal(pcache_index_insert_alloc(idx, &k, pool, alloc_extent,
-						   NULL), 0);
+						   NULL, NULL), 0);
 }
 
 /* ---- walking the trees directly, and the structural invariants ---- */
@@ -484,6 +484,7 @@ static void test_full_cover(void **state)
 /* The write path's common cases: a rewrite of the same blocks, a new range. */
 static void test_rewrite_in_place(void **state)
 {
+	u64 replaced;
 	const struct pcache_extent *ext;
 	struct pcache_extent_pool pool;
 	struct pcache_index idx;
@@ -512,6 +513,7 @@ static void test_rewrite_in_place(void **state)
 	assert_ptr_equal(pieces[1].ext, ext);
 	assert_gap(2, 72, 4);
 
+
 	/* An older key over exactly that range changes nothing. */
 	k = key(64, 8, 2, 0, 9);
 	assert_int_equal(pcache_index_insert(&idx, &k, &pool), 0);
@@ -529,6 +531,25 @@ static void test_rewrite_in_place(void **state)
 	k = key(80, 8, 3, 8192, 13);
 	assert_int_equal(pcache_index_insert(&idx, &k, &pool), 1);
 	assert_stats(&idx, 1, 16);
+
+	/* Both paths count the sectors of older data a key replaces. */
+	replaced = 0;
+	k = key(1000, 8, 5, 0, 30);
+	assert_int_equal(pcache_index_insert_alloc(&idx, &k, &pool, alloc_extent,
+						   NULL, &replaced), 0);
+	assert_int_equal(replaced, 0);
+	k = key(1000, 8, 5, 4096, 31);	/* the fast path */
+	assert_int_equal(pcache_index_insert_alloc(&idx, &k, &pool, alloc_extent,
+						   NULL, &replaced), 0);
+	assert_int_equal(replaced, 8);
+	k = key(996, 16, 6, 0, 29);	/* older: fills around, replaces nothing */
+	assert_int_equal(pcache_index_insert_alloc(&idx, &k, &pool, alloc_extent,
+						   NULL, &replaced), 0);
+	assert_int_equal(replaced, 8);
+	k = key(994, 20, 6, 0, 32);	/* the general path: all 16 and more */
+	assert_int_equal(pcache_index_insert_alloc(&idx, &k, &pool, alloc_extent,
+						   NULL, &replaced), 0);
+	assert_int_equal(replaced, 24);
 	teardown_index(&idx, &pool);
 }
 
@@ -786,18 +807,18 @@ static void test_pool_refill(void **state)
 	/* An empty pool: one allocation for a plain insertion... */
 	k = key(0, 8, 1, 0, 10);
 	assert_int_equal(pcache_index_insert_alloc(&idx, &k, &pool,
-						   alloc_extent, &ca), 0);
+						   alloc_extent, &ca, NULL), 0);
 	assert_int_equal(ca.calls, 1);
 	assert_int_equal(pool.nr, 0);
 	/* ...two for a split... */
 	k = key(2, 2, 1, 0, 11);
 	assert_int_equal(pcache_index_insert_alloc(&idx, &k, &pool,
-						   alloc_extent, &ca), 0);
+						   alloc_extent, &ca, NULL), 0);
 	assert_int_equal(ca.calls, 3);
 	/* ...none to overwrite an extent exactly (it is reused)... */
 	k = key(2, 2, 1, 0, 12);
 	assert_int_equal(pcache_index_insert_alloc(&idx, &k, &pool,
-						   alloc_extent, &ca), 0);
+						   alloc_extent, &ca, NULL), 0);
 	assert_int_equal(ca.calls, 3);
 	/* ...and one per hole for an old key under newer extents. */
 	put(&idx, &pool, 20, 2, 2, 0, 20);
@@ -805,7 +826,7 @@ static void test_pool_refill(void **state)
 	ca.calls = 0;
 	k = key(8, 24, 1, 0, 5);	/* holes 8-20, 22-25, 27-32 */
 	assert_int_equal(pcache_index_insert_alloc(&idx, &k, &pool,
-						   alloc_extent, &ca), 0);
+						   alloc_extent, &ca, NULL), 0);
 	assert_int_equal(ca.calls, 3);
 	assert_stats(&idx, 8, 32);
 
@@ -813,7 +834,7 @@ static void test_pool_refill(void **state)
 	ca.calls = 0;
 	k = key(32, 68, 1, 0, 30);
 	assert_int_equal(pcache_index_insert_alloc(&idx, &k, &pool,
-						   alloc_extent, &ca), 0);
+						   alloc_extent, &ca, NULL), 0);
 	assert_int_equal(ca.calls, 3);
 
 	/* An allocation failure stops between partitions. */
@@ -821,13 +842,13 @@ static void test_pool_refill(void **state)
 	ca.fail_at = 2;
 	k = key(100, 100, 3, 0, 31);	/* 100-128, 128-160, 160-192, 192-200 */
 	assert_int_equal(pcache_index_insert_alloc(&idx, &k, &pool,
-						   alloc_extent, &ca), -ENOMEM);
+						   alloc_extent, &ca, NULL), -ENOMEM);
 	assert_int_equal(lookup(&idx, 100, 100), 2);
 	assert_hit(0, 100, 28, 3, 0, 31);
 	assert_gap(1, 128, 72);
 	ca.fail_at = 0;
 	assert_int_equal(pcache_index_insert_alloc(&idx, &k, &pool,
-						   alloc_extent, &ca), 0);
+						   alloc_extent, &ca, NULL), 0);
 	assert_int_equal(lookup(&idx, 100, 100), 4);
 	assert_stats(&idx, 15, 200);
 
@@ -925,21 +946,25 @@ static const char *cur_what;
 				 cur_what, ##__VA_ARGS__);		\
 	} while (0)
 
-static void model_insert(struct model *m, const struct pcache_key *k)
+/* Returns the sectors of older data the key replaces. */
+static u64 model_insert(struct model *m, const struct pcache_key *k)
 {
-	u64 i;
+	u64 i, replaced = 0;
 
 	for (i = 0; i < k->len; i++) {
 		struct model_sector *s = &m->s[k->start + i];
 
 		if (s->valid && s->seq > k->seq)
 			continue;
+		if (s->valid)
+			replaced++;
 		s->valid = true;
 		s->seg = k->seg;
 		s->off = k->seg_off + (u32)(i * SECTOR_BYTES);
 		s->flags = k->flags;
 		s->seq = k->seq;
 	}
+	return replaced;
 }
 
 /* What the random removals match on: whole-extent properties only. */
@@ -1150,9 +1175,16 @@ static void random_run(u64 nr_sectors, u32 part_shift, unsigned long ops,
 				k.seq = next_seq - 1 - rnd_below(next_seq - 1);
 			cur_what = "insert";
 			if (rnd_below(2)) {
+				u64 replaced = 0;
+
 				ret = pcache_index_insert_alloc(&idx, &k, &pool,
 								alloc_extent,
-								&ca);
+								&ca, &replaced);
+				expect = model_insert(&m, &k);
+				CHECK(replaced == expect,
+				      "replaced %llu, model %llu",
+				      (unsigned long long)replaced,
+				      (unsigned long long)expect);
 			} else {
 				/* The raw API: add what it asks for, again. */
 				pcache_extent_pool_trim(&pool, 0, free_extent,
@@ -1162,9 +1194,9 @@ static void random_run(u64 nr_sectors, u32 part_shift, unsigned long ops,
 					pool_fill(&pool, ret);
 					refilled = true;
 				}
+				model_insert(&m, &k);
 			}
 			CHECK(ret == 0, "insert returned %d", ret);
-			model_insert(&m, &k);
 			nr_insert++;
 		} else if (dice < insert_pct + lookup_pct) {
 			cur_what = "lookup";
@@ -1369,7 +1401,7 @@ static void *writer(void *p)
 	pcache_extent_pool_init(&pool);
 	for (i = a->first; i < a->n; i += a->step) {
 		if (pcache_index_insert_alloc(a->idx, &a->keys[i], &pool,
-					      alloc_extent, NULL))
+					      alloc_extent, NULL, NULL))
 			abort();
 		if (i % 64 == 0) {
 			u64 s, e;
