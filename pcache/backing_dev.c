@@ -55,6 +55,7 @@ static void pcache_backing_release(struct device *dev)
 
 	put_device(&backing->cache->dev);
 	percpu_counter_destroy(&backing->dirty_sectors);
+	pcache_stats_free(backing);
 	kfree(backing);
 }
 
@@ -69,10 +70,10 @@ static struct pcache_backing *pcache_backing_alloc(struct pcache_cache *cache,
 	if (!backing)
 		return NULL;
 	/* Lives as long as the object: its sysfs file reads it any time. */
-	if (percpu_counter_init(&backing->dirty_sectors, 0, GFP_KERNEL)) {
-		kfree(backing);
-		return NULL;
-	}
+	if (percpu_counter_init(&backing->dirty_sectors, 0, GFP_KERNEL))
+		goto out_free;
+	if (pcache_stats_alloc(backing))
+		goto out_destroy_counter;
 	backing->cache = cache;
 	backing->id = id;
 	backing->disk_index = -1;
@@ -89,6 +90,12 @@ static struct pcache_backing *pcache_backing_alloc(struct pcache_cache *cache,
 		return NULL;
 	}
 	return backing;
+
+out_destroy_counter:
+	percpu_counter_destroy(&backing->dirty_sectors);
+out_free:
+	kfree(backing);
+	return NULL;
 }
 
 /*
@@ -721,6 +728,7 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 	device_del(&backing->dev);
 	mutex_lock(&cache->lock);
 	cache->backings[id] = NULL;
+	pcache_stats_retire(backing);
 	mutex_unlock(&cache->lock);
 	put_device(&backing->dev);
 	return 0;
@@ -781,6 +789,7 @@ static const struct attribute_group pcache_backing_group = {
 static const struct attribute_group *pcache_backing_groups[] = {
 	&pcache_backing_group,
 	&pcache_wb_attr_group,
+	&pcache_backing_stats_group,
 	NULL,
 };
 

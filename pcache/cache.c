@@ -268,7 +268,7 @@ static bool pcache_log_append(struct pcache_backing *backing,
  */
 static struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
 					      const struct pcache_key *key,
-					      gfp_t gfp)
+					      gfp_t gfp, u64 *replaced)
 {
 	struct pcache_extent_pool pool;
 	struct pcache_extent *ext;
@@ -279,7 +279,7 @@ static struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
 		pcache_extent_pool_put(&pool, ext);
 	/* Cannot fail: the mempool waits rather than fail with GFP_NOIO. */
 	WARN_ON(pcache_index_insert_alloc(&backing->index, key, &pool,
-					  pcache_extent_alloc, &gfp, NULL));
+					  pcache_extent_alloc, &gfp, replaced));
 	ext = pcache_extent_pool_get(&pool);
 	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
 	return ext;
@@ -306,15 +306,21 @@ static void pcache_spare_refill(struct pcache_backing *backing,
 blk_status_t pcache_cache_write(struct pcache_backing *backing,
 				struct request *rq)
 {
+	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
 	sector_t pos = blk_rq_pos(rq);
 	u32 left = blk_rq_sectors(rq), done = 0, len, key_flags = 0;
 	struct pcache_extent *spare;
 	struct pcache_key key;
+	u64 replaced = 0;
 
-	if (req_op(rq) == REQ_OP_WRITE_ZEROES)
+	preq->kind = PCACHE_RQ_WRITE;
+	if (req_op(rq) == REQ_OP_WRITE_ZEROES) {
+		preq->kind = PCACHE_RQ_WRITE_ZEROES;
 		key_flags = PCACHE_KEY_F_ZEROES;
-	else if (req_op(rq) == REQ_OP_DISCARD)
+	} else if (req_op(rq) == REQ_OP_DISCARD) {
+		preq->kind = PCACHE_RQ_DISCARD;
 		key_flags = PCACHE_KEY_F_ZEROES | PCACHE_KEY_F_DISCARD;
+	}
 	while (left) {
 		len = left;
 		if (!pcache_log_append(backing, rq, done << SECTOR_SHIFT, pos,
@@ -322,7 +328,7 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 			pcache_wb_wait_for_room(backing);
 			continue;
 		}
-		spare = pcache_index_add(backing, &key, GFP_NOIO);
+		spare = pcache_index_add(backing, &key, GFP_NOIO, &replaced);
 		/* Pairs with pcache_wb_reclaimable(): the key is in the index. */
 		smp_mb__before_atomic();
 		atomic_dec(&backing->cache->segs[key.seg].inserting);
@@ -331,6 +337,7 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 		done += len;
 		left -= len;
 	}
+	preq->replaced = replaced;
 	return BLK_STS_OK;
 }
 
@@ -358,6 +365,7 @@ static int pcache_read_piece(void *data, u64 start, u32 len,
 			      len << SECTOR_SHIFT))
 		ctx->error = -EIO;
 	bitmap_set(ctx->preq->hit, first, len);
+	ctx->preq->hit_sectors += len;
 	return 0;
 }
 
@@ -411,6 +419,8 @@ void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
 
 	atomic_set(&preq->pending, 1);
 	preq->status = BLK_STS_OK;
+	preq->kind = PCACHE_RQ_READ;
+	preq->hit_sectors = 0;
 	bitmap_zero(preq->hit, blk_rq_sectors(rq));
 
 	pcache_index_lookup(&backing->index, blk_rq_pos(rq), blk_rq_sectors(rq),
@@ -507,7 +517,7 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		}
 		percpu_counter_add(&backing->dirty_sectors, key.len);
 		pcache_spare_refill(backing,
-				    pcache_index_add(backing, &key, GFP_KERNEL),
+				    pcache_index_add(backing, &key, GFP_KERNEL, NULL),
 				    GFP_KERNEL);
 	}
 	state->keys = i;

@@ -547,7 +547,16 @@ static struct attribute *pcache_cache_attrs[] = {
 	&dev_attr_state.attr,
 	NULL,
 };
-ATTRIBUTE_GROUPS(pcache_cache);
+
+static const struct attribute_group pcache_cache_group = {
+	.attrs = pcache_cache_attrs,
+};
+
+static const struct attribute_group *pcache_cache_groups[] = {
+	&pcache_cache_group,
+	&pcache_cache_stats_group,
+	NULL,
+};
 
 const struct device_type pcache_cache_type = {
 	.name		= "pcache_cache",

@@ -38,12 +38,18 @@ bool pcache_is_pcache_disk(dev_t devt)
 	return MAJOR(devt) == pcache_major;
 }
 
+static void pcache_request_end(struct request *rq, blk_status_t status)
+{
+	pcache_stats_account(rq->q->queuedata, rq, status);
+	blk_mq_end_request(rq, status);
+}
+
 void pcache_request_put(struct request *rq)
 {
 	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
 
 	if (atomic_dec_and_test(&preq->pending))
-		blk_mq_end_request(rq, READ_ONCE(preq->status));
+		pcache_request_end(rq, READ_ONCE(preq->status));
 }
 
 static void pcache_backing_endio(struct bio *bio)
@@ -128,6 +134,7 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 				    const struct blk_mq_queue_data *bd)
 {
 	struct pcache_backing *backing = hctx->queue->queuedata;
+	struct pcache_request *preq = blk_mq_rq_to_pdu(bd->rq);
 	struct blk_plug *submitter_plug, plug;
 	struct request *rq = bd->rq;
 
@@ -143,6 +150,8 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return BLK_STS_NOTSUPP;
 	}
 	blk_mq_start_request(rq);
+	preq->start_ns = ktime_get_ns();
+	preq->kind = PCACHE_RQ_BYPASS;
 	/*
 	 * queue_rq may be called while the submitter's plug is being flushed
 	 * (blk_mq_plug_issue_direct pops requests off the plug list): neither
@@ -159,7 +168,7 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 		 * Writes are durable in pmem when they complete; so is a
 		 * flush.  Neither sends a bio down: no plug of our own.
 		 */
-		blk_mq_end_request(rq, req_op(rq) == REQ_OP_FLUSH ? BLK_STS_OK :
+		pcache_request_end(rq, req_op(rq) == REQ_OP_FLUSH ? BLK_STS_OK :
 				   pcache_cache_write(backing, rq));
 		current->plug = submitter_plug;
 		return BLK_STS_OK;

@@ -37,6 +37,7 @@
 #include "index.h"
 #include "meta.h"
 #include "space.h"
+#include "stats.h"
 
 struct dax_device;
 struct pcache_backing;
@@ -72,6 +73,9 @@ struct pcache_cache {
 	spinlock_t seg_lock;
 	u8 *seg_owner;
 	struct pcache_seg_state *segs;	/* segment_count of them */
+
+	/* What detached backing devices counted (stats.c), under @lock. */
+	struct pcache_stats_retired retired;
 };
 
 /*
@@ -160,6 +164,7 @@ struct pcache_backing {
 	unsigned int dirty_high_percent;
 	unsigned int dirty_low_percent;
 	/* Statistics (sysfs). */
+	struct pcache_stats __percpu *stats;	/* of requests (stats.c) */
 	atomic64_t written_back;	/* bytes */
 	atomic64_t wb_errors;
 	atomic64_t segs_reclaimed;
@@ -179,6 +184,10 @@ struct pcache_backing {
 struct pcache_request {
 	atomic_t pending;		/* bios in flight, plus the submitter */
 	blk_status_t status;
+	u8 kind;			/* enum pcache_rq_kind */
+	bool replaced;			/* writes: older cached data replaced */
+	u32 hit_sectors;		/* reads: served from the cache */
+	u64 start_ns;
 	DECLARE_BITMAP(hit, PCACHE_MAX_HW_SECTORS);	/* reads: sectors served */
 };
 
