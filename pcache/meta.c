@@ -300,6 +300,8 @@ int pcache_key_check(const struct pcache_key_record *rec,
 		return reject(why, "record outside the backing device");
 	if (flags & PCACHE_KEY_F_ZEROES) {
 		/* No data: nothing in the segment to check or to move past. */
+		if (flags & PCACHE_KEY_F_CLEAN)
+			return reject(why, "record of zeroes marked clean");
 		if (data_off)
 			return reject(why, "record of zeroes with a data offset");
 		if (start >> PCACHE_KEY_ZEROES_SHIFT !=

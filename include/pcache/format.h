@@ -157,7 +157,15 @@ struct pcache_seg_header {
  */
 #define PCACHE_KEY_F_ZEROES		0x00000001u
 #define PCACHE_KEY_F_DISCARD		0x00000002u
-#define PCACHE_KEY_F_ALL		(PCACHE_KEY_F_ZEROES | PCACHE_KEY_F_DISCARD)
+/*
+ * Data read from the backing device on a read miss (read caching): the
+ * backing device holds it already, so writeback passes it by, and replay
+ * does not index it.  Never with ZEROES.  A module predating this flag ends
+ * a segment's log at the first such record, like at the others above.
+ */
+#define PCACHE_KEY_F_CLEAN		0x00000004u
+#define PCACHE_KEY_F_ALL		(PCACHE_KEY_F_ZEROES | PCACHE_KEY_F_DISCARD | \
+					 PCACHE_KEY_F_CLEAN)
 /*
  * A record of zeroes lies within one aligned window of 1 << this many
  * sectors (1 MiB), so that, like a record of data, it covers a bounded

@@ -1261,6 +1261,19 @@ static void test_key_zeroes(void **state)
 	EXPECT_END(rec, "outside the backing device");
 	rec = zeroes_record(4, 0, 8, 0, zf);
 	EXPECT_END(rec, "out of sequence");
+	rec = zeroes_record(5, 0, 8, 0, zf | PCACHE_KEY_F_CLEAN);
+	EXPECT_END(rec, "zeroes marked clean");
+	rec = zeroes_record(5, 0, 8, 0, df | PCACHE_KEY_F_CLEAN);
+	EXPECT_END(rec, "zeroes marked clean");
+	/* Clean data (a read cache fill) is data: checked and placed as such. */
+	rec = zeroes_record(5, 0, 8, data + 8191, PCACHE_KEY_F_CLEAN);
+	EXPECT_END(rec, "outside its place");
+	cur = before;
+	rec = zeroes_record(5, 0, 8, data + 8192, PCACHE_KEY_F_CLEAN);
+	assert_int_equal(key_check(&rec, &cur), 0);
+	assert_int_equal(cur.data_end, data + 12288);
+	rec = log_record(6, 0, 8, data + 12288);
+	assert_int_equal(key_check(&rec, &cur), 0);
 #undef EXPECT_END
 }
 
