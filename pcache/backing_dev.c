@@ -80,6 +80,7 @@ static struct pcache_backing *pcache_backing_alloc(struct pcache_cache *cache,
 	backing->wb_delay_ms = PCACHE_WB_DELAY_MS_DEFAULT;
 	backing->dirty_high_percent = PCACHE_DIRTY_HIGH_DEFAULT;
 	backing->dirty_low_percent = PCACHE_DIRTY_LOW_DEFAULT;
+	backing->read_cache = true;
 	mutex_init(&backing->open_lock);
 	device_initialize(&backing->dev);
 	backing->dev.parent = &cache->dev;
@@ -789,6 +790,7 @@ static const struct attribute_group pcache_backing_group = {
 static const struct attribute_group *pcache_backing_groups[] = {
 	&pcache_backing_group,
 	&pcache_wb_attr_group,
+	&pcache_fill_attr_group,
 	&pcache_backing_stats_group,
 	NULL,
 };

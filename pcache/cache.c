@@ -187,15 +187,15 @@ void pcache_head_close(struct pcache_backing *backing, struct pcache_head *head)
 }
 
 /*
- * Append [pos, pos + *len) of the request, from byte @rq_off, to this CPU's
- * head: as much as fits, possibly less than asked (*len is updated).  With
- * PCACHE_KEY_F_ZEROES in @key_flags, a record without data, up to the end
- * of its aligned MiB.  Returns the key for the index, or false when no
- * segment can be had.
+ * Append [pos, pos + *len) of the request (or with @fill, of the fill's
+ * copy), from byte @rq_off, to this CPU's head: as much as fits, possibly
+ * less than asked (*len is updated).  With PCACHE_KEY_F_ZEROES in
+ * @key_flags, a record without data, up to the end of its aligned MiB.
+ * Returns the key for the index, or false when no segment can be had.
  */
-static bool pcache_log_append(struct pcache_backing *backing,
-			      struct request *rq, u32 rq_off, sector_t pos,
-			      u32 *len, u32 key_flags, struct pcache_key *key)
+bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
+		       struct pcache_fill *fill, u32 rq_off, sector_t pos,
+		       u32 *len, u32 key_flags, struct pcache_key *key)
 {
 	struct pcache_cache *cache = backing->cache;
 	u32 keys_max = pcache_seg_keys_size(cache->segment_size) / PCACHE_KEY_SIZE;
@@ -223,9 +223,14 @@ static bool pcache_log_append(struct pcache_backing *backing,
 	} else {
 		sectors = min(*len, room >> SECTOR_SHIFT);
 		data_off = head->data_off;
-		pcache_rq_to_pmem(rq, rq_off,
-				  pcache_seg_addr(cache, head->seg, data_off),
-				  sectors << SECTOR_SHIFT);
+		if (fill)
+			pcache_fill_to_pmem(fill, rq_off,
+					    pcache_seg_addr(cache, head->seg, data_off),
+					    sectors << SECTOR_SHIFT);
+		else
+			pcache_rq_to_pmem(rq, rq_off,
+					  pcache_seg_addr(cache, head->seg, data_off),
+					  sectors << SECTOR_SHIFT);
 	}
 	rec.seq = cpu_to_le64(atomic64_inc_return(&backing->seq));
 	rec.gen = cpu_to_le64(head->gen);
@@ -255,7 +260,8 @@ static bool pcache_log_append(struct pcache_backing *backing,
 	smp_store_release(&cache->segs[head->seg].keys, head->nr_keys);
 	spin_unlock(&head->lock);
 	*len = sectors;
-	percpu_counter_add(&backing->dirty_sectors, *len);
+	if (!(key_flags & PCACHE_KEY_F_CLEAN))
+		percpu_counter_add(&backing->dirty_sectors, *len);
 	/* The first write after a clean spell starts the writeback clock. */
 	if (key->seq == READ_ONCE(backing->clean_seq) + 1)
 		pcache_wb_kick(backing, false);
@@ -266,9 +272,9 @@ static bool pcache_log_append(struct pcache_backing *backing,
  * Insert @key, starting with this CPU's spare extent.  Returns an extent
  * left over for pcache_spare_refill(), or NULL.
  */
-static struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
-					      const struct pcache_key *key,
-					      gfp_t gfp, u64 *replaced)
+struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
+				       const struct pcache_key *key, gfp_t gfp,
+				       u64 *replaced)
 {
 	struct pcache_extent_pool pool;
 	struct pcache_extent *ext;
@@ -290,8 +296,8 @@ static struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
  * migration, another): @ext if there is one, else a new one.  Called with
  * no lock held, so that a mempool wait holds up nothing else.
  */
-static void pcache_spare_refill(struct pcache_backing *backing,
-				struct pcache_extent *ext, gfp_t gfp)
+void pcache_spare_refill(struct pcache_backing *backing,
+			 struct pcache_extent *ext, gfp_t gfp)
 {
 	if (!ext) {
 		if (this_cpu_read(backing->heads->spare))
@@ -323,8 +329,8 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 	}
 	while (left) {
 		len = left;
-		if (!pcache_log_append(backing, rq, done << SECTOR_SHIFT, pos,
-				       &len, key_flags, &key)) {
+		if (!pcache_log_append(backing, rq, NULL, done << SECTOR_SHIFT,
+				       pos, &len, key_flags, &key)) {
 			pcache_wb_wait_for_room(backing);
 			continue;
 		}
@@ -369,14 +375,20 @@ static int pcache_read_piece(void *data, u64 start, u32 len,
 	return 0;
 }
 
-/* Read the sectors the cache did not have from the backing device. */
+/*
+ * Read the sectors the cache did not have from the backing device; each
+ * run of them may become a fill (fill.c) if it fits one bio.  @fill_gen:
+ * backing->reclaim_gen, read before the lookup.
+ */
 static void pcache_read_misses(struct pcache_backing *backing,
-			       struct request *rq, struct pcache_request *preq)
+			       struct request *rq, struct pcache_request *preq,
+			       int fill_gen)
 {
 	u32 nr = blk_rq_sectors(rq), run, end = 0;
 
 	for (run = find_first_zero_bit(preq->hit, nr); run < nr;
 	     run = find_next_zero_bit(preq->hit, nr, end)) {
+		struct pcache_fill *fill;
 		struct req_iterator iter;
 		struct bio_vec bv;
 		struct bio *bio = NULL;
@@ -385,18 +397,25 @@ static void pcache_read_misses(struct pcache_backing *backing,
 		end = find_next_bit(preq->hit, nr, run);
 		from = run << SECTOR_SHIFT;
 		to = end << SECTOR_SHIFT;
+		fill = pcache_fill_prepare(backing, rq, blk_rq_pos(rq) + run,
+					   end - run, fill_gen);
 		rq_for_each_segment(bv, rq, iter) {
 			u32 lo = max(pos, from), hi = min(pos + bv.bv_len, to);
 
 			if (lo < hi) {
 				if (!bio || !bio_add_page(bio, bv.bv_page, hi - lo,
 							  bv.bv_offset + lo - pos)) {
-					if (bio)
+					if (bio) {
+						/* More than one bio: no fill. */
+						pcache_fill_abandon(fill);
 						submit_bio(bio);
+					}
 					bio = pcache_backing_bio(backing, rq, REQ_OP_READ,
 								 BIO_MAX_VECS,
 								 blk_rq_pos(rq) +
 								 ((lo) >> SECTOR_SHIFT));
+					if (fill && lo == from)
+						pcache_fill_attach(fill, bio);
 					__bio_add_page(bio, bv.bv_page, hi - lo,
 						       bv.bv_offset + lo - pos);
 				}
@@ -416,6 +435,7 @@ void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
 	struct pcache_read_ctx ctx = {
 		.backing = backing, .rq = rq, .preq = preq, .pos = blk_rq_pos(rq),
 	};
+	int fill_gen;
 
 	atomic_set(&preq->pending, 1);
 	preq->status = BLK_STS_OK;
@@ -423,12 +443,15 @@ void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
 	preq->hit_sectors = 0;
 	bitmap_zero(preq->hit, blk_rq_sectors(rq));
 
+	fill_gen = atomic_read(&backing->reclaim_gen);
+	/* Pairs with pcache_wb_reclaim(): see pcache_fill_insert(). */
+	smp_mb();
 	pcache_index_lookup(&backing->index, blk_rq_pos(rq), blk_rq_sectors(rq),
 			    pcache_read_piece, &ctx);
 	if (ctx.error)
 		preq->status = BLK_STS_MEDIUM;
 
-	pcache_read_misses(backing, rq, preq);
+	pcache_read_misses(backing, rq, preq, fill_gen);
 	pcache_request_put(rq);
 }
 
@@ -515,6 +538,9 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 			state->clean_data_end = cur.data_end;
 			continue;
 		}
+		/* Read cache fills: kept for writeback to pass, not indexed. */
+		if (!(key.flags & PCACHE_EXTENT_DIRTY))
+			continue;
 		percpu_counter_add(&backing->dirty_sectors, key.len);
 		pcache_spare_refill(backing,
 				    pcache_index_add(backing, &key, GFP_KERNEL, NULL),
@@ -631,6 +657,7 @@ void pcache_cache_backing_stop(struct pcache_backing *backing)
 {
 	if (!backing->heads)
 		return;
+	pcache_fill_wait(backing);
 	pcache_wb_backing_exit(backing);
 	pcache_heads_free(backing);
 	pcache_index_exit(&backing->index, pcache_extent_free, NULL);
@@ -671,8 +698,12 @@ int pcache_cache_init(void)
 		goto out_slab;
 	if (pcache_wb_init())
 		goto out_mempool;
+	if (pcache_fill_init())
+		goto out_wb;
 	return 0;
 
+out_wb:
+	pcache_wb_exit();
 out_mempool:
 	mempool_destroy(pcache_extent_mempool);
 out_slab:
@@ -682,6 +713,7 @@ out_slab:
 
 void pcache_cache_exit(void)
 {
+	pcache_fill_exit();
 	pcache_wb_exit();
 	mempool_destroy(pcache_extent_mempool);
 	kmem_cache_destroy(pcache_extent_slab);

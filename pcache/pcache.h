@@ -41,6 +41,7 @@
 
 struct dax_device;
 struct pcache_backing;
+struct pcache_fill;
 
 struct pcache_cache {
 	struct device dev;
@@ -147,6 +148,10 @@ struct pcache_backing {
 	atomic64_t seq;
 	struct pcache_head __percpu *heads;
 	struct pcache_index index;
+	/* Read caching (fill.c). */
+	bool read_cache;		/* tunable: fill the cache on misses */
+	atomic_t fills;			/* prepared and not freed yet */
+	atomic_t reclaim_gen;		/* bumped before reclaim drops extents */
 	/* Writeback and reclaim (writeback.c). */
 	u64 clean_seq;			/* as on pmem; writeback work only */
 	struct percpu_counter dirty_sectors;	/* log not written back yet */
@@ -237,11 +242,31 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 				struct request *rq);
 void pcache_cache_read(struct pcache_backing *backing, struct request *rq);
 void pcache_head_close(struct pcache_backing *backing, struct pcache_head *head);
+bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
+		       struct pcache_fill *fill, u32 rq_off, sector_t pos,
+		       u32 *len, u32 key_flags, struct pcache_key *key);
+struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
+				       const struct pcache_key *key, gfp_t gfp,
+				       u64 *replaced);
+void pcache_spare_refill(struct pcache_backing *backing,
+			 struct pcache_extent *ext, gfp_t gfp);
+
+/* fill.c */
+int pcache_fill_init(void);
+void pcache_fill_exit(void);
+struct pcache_fill *pcache_fill_prepare(struct pcache_backing *backing,
+					struct request *rq, sector_t start,
+					u32 sectors, int gen);
+void pcache_fill_abandon(struct pcache_fill *fill);
+void pcache_fill_attach(struct pcache_fill *fill, struct bio *bio);
+void pcache_fill_to_pmem(struct pcache_fill *fill, u32 off, void *dst, u32 len);
+void pcache_fill_wait(struct pcache_backing *backing);
+extern const struct attribute_group pcache_fill_attr_group;
 
 /* The index's flags for the key of a record with @key_flags. */
 static inline u32 pcache_extent_flags(u32 key_flags)
 {
-	u32 flags = PCACHE_EXTENT_DIRTY;
+	u32 flags = key_flags & PCACHE_KEY_F_CLEAN ? 0 : PCACHE_EXTENT_DIRTY;
 
 	if (key_flags & PCACHE_KEY_F_ZEROES)
 		flags |= PCACHE_EXTENT_ZEROES;

@@ -375,6 +375,9 @@ static int pcache_wb_plan(struct pcache_backing *backing)
 			.seq = wb->recs[i].seq,
 		};
 
+		/* Clean records (read cache fills): the backing has them. */
+		if (!(key.flags & PCACHE_EXTENT_DIRTY))
+			continue;
 		ret = pcache_index_insert_alloc(&wb->index, &key, &pool,
 						pcache_extent_alloc, &gfp,
 						NULL);
@@ -607,7 +610,8 @@ static void pcache_wb_commit(struct pcache_backing *backing, u64 target)
 		state->clean_keys = rec->index + 1;
 		state->clean_prev_seq = rec->seq;
 		state->clean_data_end = rec->data_end;
-		sectors += rec->len;
+		if (rec->flags & PCACHE_EXTENT_DIRTY)
+			sectors += rec->len;
 	}
 	percpu_counter_sub(&backing->dirty_sectors, sectors);
 }
@@ -723,6 +727,9 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 		sort(wb->heap, nr, sizeof(*wb->heap), pcache_wb_cmp_seq, NULL);
 	for (freed = 0; freed < want; freed++) {
 		seg = wb->heap[freed]->seg;
+		atomic_inc(&backing->reclaim_gen);
+		/* Pairs with pcache_fill_insert(): see fill.c. */
+		smp_mb__after_atomic();
 		pcache_wb_unindex_seg(backing, seg);
 		/* Before the segment is free: a new owner resets its state. */
 		clean_bytes -= cache->segs[seg].clean_data_end - data_off;

@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Read caching: what a read miss brings from the backing device is added to
+ * the cache as clean data (a fill), so that the next read of it hits.
+ *
+ * A read's completion never waits for its fill.  Each run of missed
+ * sectors small enough (PCACHE_FILL_MAX_BYTES) gets a fill prepared in
+ * queue_rq, with pages allocated without waiting (no pages, no fill); the
+ * bio's completion copies the data into them before it completes the
+ * request, and queues the fill.  The fill work appends a record flagged
+ * PCACHE_KEY_F_CLEAN with the data to a head like a write, and inserts it
+ * into the index.
+ *
+ * Stale data never wins.  A fill holds what the backing device held when it
+ * was read, so it must not hide any write:
+ *  - Its index key has seq 0, below every write's: the insertion only fills
+ *    the holes of the index, and any write inserted later replaces it.  A
+ *    write indexed before the lookup made those sectors hits, not misses;
+ *    one indexed between the lookup and the fill's insertion keeps its
+ *    sectors.  (Its log record has a real seq, so that the log stays in
+ *    order; replay does not index clean records at all.)
+ *  - The one way a write can leave the index is reclaim, once it is on the
+ *    backing device: then the hole reappears, and a fill read before the
+ *    write reached the backing device would fill it with older data.
+ *    Reclaim bumps reclaim_gen before it drops extents; a fill that finds
+ *    reclaim_gen changed since before its lookup drops what it inserted.
+ * Writeback passes clean records by (the backing device has their data),
+ * and they do not count as dirty.
+ *
+ * A fill is best effort: it is dropped when pages cannot be had at once,
+ * when the miss took more than one bio or failed, and when the backing
+ * device is down to its reserve of free segments (fills never make a write
+ * wait for space).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bio.h>
+#include <linux/blk-mq.h>
+#include <linux/delay.h>
+#include <linux/highmem.h>
+#include <linux/moduleparam.h>
+#include <linux/slab.h>
+#include <linux/wait_bit.h>
+#include <linux/workqueue.h>
+
+#include "pcache.h"
+
+/* Larger misses are not cached: streams should not evict the hot set. */
+#define PCACHE_FILL_MAX_BYTES	SZ_256K
+
+struct pcache_fill {
+	struct work_struct work;
+	struct pcache_backing *backing;
+	struct request *rq;
+	sector_t start;
+	u32 sectors;
+	int gen;			/* reclaim_gen before the lookup */
+	bool abandoned;			/* the miss took more than one bio */
+	unsigned int nr_pages;
+	struct page *pages[];
+};
+
+static struct workqueue_struct *pcache_fill_wq;
+
+/*
+ * For tests: hold every fill back this long before it is appended, to
+ * widen the window in which writes and reclaim race with it.
+ */
+static unsigned int fill_delay_ms;
+module_param(fill_delay_ms, uint, 0644);
+MODULE_PARM_DESC(fill_delay_ms, "testing: delay read cache fills by this many ms (default 0)");
+
+static void pcache_fill_work(struct work_struct *work);
+
+static void pcache_fill_free(struct pcache_fill *fill)
+{
+	struct pcache_backing *backing = fill->backing;
+	unsigned int i;
+
+	for (i = 0; i < fill->nr_pages; i++)
+		__free_page(fill->pages[i]);
+	kfree(fill);
+	if (atomic_dec_and_test(&backing->fills))
+		wake_up_var(&backing->fills);
+}
+
+/* Room for clean data: never the reserve that writes need. */
+static bool pcache_fill_has_room(struct pcache_backing *backing)
+{
+	u32 used = READ_ONCE(backing->segs_used);
+
+	return used + backing->segs_reserve < backing->quota;
+}
+
+/*
+ * In queue_rq, for a run of @sectors missed sectors from @start of @rq:
+ * a fill, or NULL.  Allocates without waiting or warning.
+ */
+struct pcache_fill *pcache_fill_prepare(struct pcache_backing *backing,
+					struct request *rq, sector_t start,
+					u32 sectors, int gen)
+{
+	u32 bytes = sectors << SECTOR_SHIFT;
+	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE), i;
+	const gfp_t gfp = GFP_NOWAIT | __GFP_NOWARN;
+	struct pcache_fill *fill;
+
+	if (!READ_ONCE(backing->read_cache) || bytes > PCACHE_FILL_MAX_BYTES ||
+	    !pcache_fill_has_room(backing))
+		return NULL;
+	fill = kmalloc(struct_size(fill, pages, nr), gfp);
+	if (!fill)
+		return NULL;
+	for (i = 0; i < nr; i++) {
+		fill->pages[i] = alloc_page(gfp);
+		if (!fill->pages[i])
+			break;
+	}
+	fill->nr_pages = i;
+	fill->backing = backing;
+	atomic_inc(&backing->fills);
+	if (i < nr) {
+		pcache_fill_free(fill);
+		return NULL;
+	}
+	INIT_WORK(&fill->work, pcache_fill_work);
+	fill->rq = rq;
+	fill->start = start;
+	fill->sectors = sectors;
+	fill->gen = gen;
+	fill->abandoned = false;
+	return fill;
+}
+
+/* The miss needs a second bio: the fill is dropped when the first ends. */
+void pcache_fill_abandon(struct pcache_fill *fill)
+{
+	if (fill)
+		fill->abandoned = true;
+}
+
+/* Copy the bio's data, then complete it as pcache_backing_endio() does. */
+static void pcache_fill_endio(struct bio *bio)
+{
+	struct pcache_fill *fill = bio->bi_private;
+	struct request *rq = fill->rq;
+	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
+	struct bvec_iter_all iter;
+	struct bio_vec *bv;
+	u32 off = 0;
+
+	if (bio->bi_status) {
+		WRITE_ONCE(preq->status, bio->bi_status);
+		pcache_fill_free(fill);
+	} else if (fill->abandoned) {
+		pcache_fill_free(fill);
+	} else {
+		bio_for_each_segment_all(bv, bio, iter) {
+			memcpy_page(fill->pages[off >> PAGE_SHIFT],
+				    offset_in_page(off), bv->bv_page,
+				    bv->bv_offset, bv->bv_len);
+			off += bv->bv_len;
+		}
+		queue_work(pcache_fill_wq, &fill->work);
+	}
+	bio_put(bio);
+	pcache_request_put(rq);
+}
+
+void pcache_fill_attach(struct pcache_fill *fill, struct bio *bio)
+{
+	bio->bi_private = fill;
+	bio->bi_end_io = pcache_fill_endio;
+}
+
+/* For pcache_log_append(): copy @len bytes from byte @off of the fill. */
+void pcache_fill_to_pmem(struct pcache_fill *fill, u32 off, void *dst, u32 len)
+{
+	while (len) {
+		u32 n = min_t(u32, len, PAGE_SIZE - offset_in_page(off));
+		void *src = kmap_local_page(fill->pages[off >> PAGE_SHIFT]);
+
+		memcpy_flushcache(dst, src + offset_in_page(off), n);
+		kunmap_local(src);
+		dst += n;
+		off += n;
+		len -= n;
+	}
+}
+
+struct pcache_fill_match {
+	u32 seg;
+	u32 off_lo, off_hi;		/* the piece's data in the segment */
+};
+
+/* Extents that are what is left of one piece of a fill. */
+static bool pcache_fill_match(const struct pcache_extent *ext, void *ctx)
+{
+	const struct pcache_fill_match *m = ctx;
+
+	return !ext->seq && ext->seg == m->seg && ext->seg_off >= m->off_lo &&
+	       ext->seg_off < m->off_hi;
+}
+
+/*
+ * Insert a piece of a fill (its key appended to the log) into the index,
+ * where nothing is, and take it out again if reclaim ran since the lookup.
+ */
+static void pcache_fill_insert(struct pcache_backing *backing,
+			       struct pcache_fill *fill, struct pcache_key *key)
+{
+	struct pcache_fill_match m = {
+		.seg = key->seg, .off_lo = key->seg_off,
+		.off_hi = key->seg_off + (key->len << SECTOR_SHIFT),
+	};
+	struct pcache_extent_pool pool;
+	gfp_t gfp = GFP_NOIO;
+
+	key->seq = 0;
+	pcache_spare_refill(backing, pcache_index_add(backing, key, gfp, NULL),
+			    gfp);
+	/*
+	 * Pairs with pcache_wb_reclaim(), which bumps the gen before it
+	 * drops extents: either it sees this piece in the index (and drops
+	 * it if it points into the segment it frees), or this sees the gen.
+	 */
+	smp_mb();
+	if (atomic_read(&backing->reclaim_gen) == fill->gen)
+		return;
+	pcache_extent_pool_init(&pool);
+	pcache_index_remove_alloc(&backing->index, key->start, key->len,
+				  pcache_fill_match, &m, &pool,
+				  pcache_extent_alloc, &gfp, NULL);
+	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
+}
+
+static void pcache_fill_work(struct work_struct *work)
+{
+	struct pcache_fill *fill = container_of(work, struct pcache_fill, work);
+	struct pcache_backing *backing = fill->backing;
+	u32 left = fill->sectors, done = 0, len;
+	sector_t pos = fill->start;
+	unsigned int delay = READ_ONCE(fill_delay_ms);
+	struct pcache_key key;
+
+	if (delay)
+		msleep(delay);
+	while (left && pcache_fill_has_room(backing)) {
+		len = left;
+		if (!pcache_log_append(backing, NULL, fill, done << SECTOR_SHIFT,
+				       pos, &len, PCACHE_KEY_F_CLEAN, &key))
+			break;
+		pcache_fill_insert(backing, fill, &key);
+		/* Pairs with pcache_wb_reclaimable(): the key is in the index. */
+		smp_mb__before_atomic();
+		atomic_dec(&backing->cache->segs[key.seg].inserting);
+		pos += len;
+		done += len;
+		left -= len;
+	}
+	pcache_fill_free(fill);
+}
+
+/* Before the backing's cache goes: no fill is left. */
+void pcache_fill_wait(struct pcache_backing *backing)
+{
+	wait_var_event(&backing->fills, !atomic_read(&backing->fills));
+}
+
+static ssize_t read_cache_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%d\n", READ_ONCE(to_pcache_backing(dev)->read_cache));
+}
+
+static ssize_t read_cache_store(struct device *dev,
+				struct device_attribute *attr, const char *buf,
+				size_t count)
+{
+	struct pcache_backing *backing = to_pcache_backing(dev);
+	bool value;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (kstrtobool(buf, &value)) {
+		pr_err("cache%d: backing%u: read_cache: expected 0 or 1\n",
+		       backing->cache->id, backing->id);
+		return -EINVAL;
+	}
+	WRITE_ONCE(backing->read_cache, value);
+	return count;
+}
+static DEVICE_ATTR_RW(read_cache);
+
+static struct attribute *pcache_fill_attrs[] = {
+	&dev_attr_read_cache.attr,
+	NULL,
+};
+
+const struct attribute_group pcache_fill_attr_group = {
+	.attrs = pcache_fill_attrs,
+};
+
+int pcache_fill_init(void)
+{
+	pcache_fill_wq = alloc_workqueue("pcache_fill", WQ_UNBOUND, 0);
+	return pcache_fill_wq ? 0 : -ENOMEM;
+}
+
+void pcache_fill_exit(void)
+{
+	destroy_workqueue(pcache_fill_wq);
+}

@@ -1,0 +1,261 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Read caching.  What a read miss brings from the backing device is cached
+# as clean data: the second read of it hits (pcache's hit counters rise, the
+# backing device's read counters in /sys/block/X/stat do not) and nothing
+# becomes dirty.  read_cache=0 turns it off.  A fill never hides a newer
+# write: fio verifies writes while another job reads the same blocks at
+# random, in a share smaller than the data, with writeback and reclaim
+# running; the backing device alone verifies after detach.  After a power
+# cut with fills in the log, replay passes their records by and keeps the
+# writes after them.
+#
+# pcvm: disks=2 timeout=900
+. "$(dirname "$0")/lib.sh"
+
+SYS=/sys/bus/pcache
+CACHE=$SYS/devices/cache0
+MIB=$((1 << 20))
+
+backing_path() {
+	printf '%s\n' /dev/disk/by-id/virtio-* | sort | sed -n "$(($1 + 1))p"
+}
+
+backing_name() {
+	basename "$(readlink -f "$(backing_path "$1")")"
+}
+
+# use PATH: B is the backing directory of PATH, DISK its disk.
+use() {
+	local b
+	for b in "$CACHE"/backing*; do
+		[ "$(cat "$b/path")" = "$1" ] || continue
+		B=$b
+		DISK=$(cat "$b/disk")
+		return 0
+	done
+	fail "no backing shows $1"
+}
+
+# Sectors read from a disk (field 3 of /sys/block/X/stat).
+sectors_read() {
+	awk '{ print $3 }' "/sys/block/$1/stat"
+}
+
+# read_area DEV OFFSET_MIB MIBS: direct reads of 64 KiB, to stdout.
+read_area() {
+	dd if="$1" bs=64k skip=$(($2 * 16)) count=$(($3 * 16)) iflag=direct status=none
+}
+
+# expect_area DEV OFFSET_MIB MIBS SEED: it reads back pattern SEED's bytes
+# at that offset.
+expect_area() {
+	cmp <(read_area "$1" "$2" "$3") \
+		<(pattern "$4" $((($2 + $3) * MIB)) | tail -c $(($3 * MIB))) ||
+		fail "$1 at $2 MiB does not read back what was written there"
+}
+
+setup() {
+	make_fsdax_namespace
+	load_pcache
+	echo path=/dev/pmem0,format >"$SYS/register"
+	# Data that only the backing device has.
+	pattern "base-$PCACHE_RUN_ID" $((16 * MIB)) |
+		dd of="$(backing_path 0)" bs=1M oflag=direct status=none
+	echo "path=$(backing_path 0),size=32M" >"$CACHE/attach"
+	use "$(backing_path 0)"
+	echo 3600000 >"$B/writeback_delay_ms"
+	[ "$(cat "$B/read_cache")" = 1 ] || fail "read caching is not on by default"
+}
+
+second_read_hits() {
+	local back before hits
+	use "$(backing_path 0)"
+	back=$(backing_name 0)
+	expect_area "/dev/$DISK" 0 4 "base-$PCACHE_RUN_ID"
+	# Fills complete after the reads do: give them a moment.
+	sleep 1
+	before=$(sectors_read "$back")
+	hits=$(cat "$B/stats/read_hits")
+	expect_area "/dev/$DISK" 0 4 "base-$PCACHE_RUN_ID"
+	echo "backing sectors read by the second pass: $(($(sectors_read "$back") - before))," \
+		"hits: $(($(cat "$B/stats/read_hits") - hits)); segments used: $(cat "$B/segments_used")"
+	[ "$(sectors_read "$back")" = "$before" ] ||
+		fail "the second read of 4 MiB read $(($(sectors_read "$back") - before)) sectors from the backing device"
+	[ $(($(cat "$B/stats/read_hits") - hits)) = 64 ] ||
+		fail "the second read of 4 MiB made $(($(cat "$B/stats/read_hits") - hits)) hits, not 64"
+	[ "$(cat "$B/dirty_bytes")" = 0 ] || fail "read cache fills count as dirty: $(cat "$B/dirty_bytes")"
+}
+
+read_cache_off() {
+	local back before out
+	use "$(backing_path 0)"
+	back=$(backing_name 0)
+	if out=$({ echo 2 >"$B/read_cache"; } 2>&1); then
+		fail "read_cache took 2"
+	fi
+	echo "read_cache=2: ${out##*: }"
+	echo 0 >"$B/read_cache"
+	expect_area "/dev/$DISK" 4 1 "base-$PCACHE_RUN_ID"
+	sleep 1
+	before=$(sectors_read "$back")
+	expect_area "/dev/$DISK" 4 1 "base-$PCACHE_RUN_ID"
+	[ $(($(sectors_read "$back") - before)) = 2048 ] ||
+		fail "with read_cache 0, a second read of 1 MiB read $(($(sectors_read "$back") - before)) sectors from the backing device"
+	echo 1 >"$B/read_cache"
+}
+
+FILL_DELAY=/sys/module/pcache/parameters/fill_delay_ms
+
+# block DEV OFFSET: the 4 KiB block at byte OFFSET, direct, as hex.
+block() {
+	dd if="$1" bs=4096 skip=$(($2 / 4096)) count=1 iflag=direct status=none | od -An -tx1 | tr -d ' \n'
+}
+
+# put_block DEV OFFSET SEED: write pattern SEED's 4 KiB there.
+put_block() {
+	pattern "$3" 4096 | dd of="$1" bs=4096 seek=$(($2 / 4096)) oflag=direct status=none
+}
+
+# The deterministic form of the race: every fill is held back (fill_delay_ms)
+# while a write of the same block goes through; the write must win.
+fill_loses_to_write() {
+	local i off
+	use "$(backing_path 0)"
+	echo 3000 >"$FILL_DELAY"
+	for i in $(seq 0 15); do
+		off=$((20 * MIB + i * 65536))
+		block "/dev/$DISK" "$off" >/dev/null	# a miss: its fill waits
+		put_block "/dev/$DISK" "$off" "w-$PCACHE_RUN_ID-$i"
+	done
+	echo 0 >"$FILL_DELAY"
+	sleep 4
+	for i in $(seq 0 15); do
+		off=$((20 * MIB + i * 65536))
+		[ "$(block "/dev/$DISK" "$off")" = "$(pattern "w-$PCACHE_RUN_ID-$i" 4096 | od -An -tx1 | tr -d ' \n')" ] ||
+			fail "block $i reads what the backing device had before the write: a fill hid the write"
+	done
+}
+
+# The other way a fill could hide a write: the write is written back and
+# its segment reclaimed (its extent leaves the index) before the fill, read
+# before the write, is inserted.  The fills wait 30 s; meanwhile 48 MiB of
+# other writes in the 32 MiB share push the blocks' segments out.
+fill_after_reclaim() {
+	local i off reclaimed
+	use "$(backing_path 0)"
+	reclaimed=$(cat "$B/segments_reclaimed")
+	echo 0 >"$B/writeback_delay_ms"
+	echo 30000 >"$FILL_DELAY"
+	for i in $(seq 0 7); do
+		off=$((24 * MIB + i * 65536))
+		block "/dev/$DISK" "$off" >/dev/null
+		put_block "/dev/$DISK" "$off" "r-$PCACHE_RUN_ID-$i"
+	done
+	echo 0 >"$FILL_DELAY"
+	head -c $((48 * MIB)) /dev/urandom |
+		dd of="/dev/$DISK" bs=1M seek=64 iflag=fullblock oflag=direct status=none
+	echo "segments reclaimed meanwhile: $(($(cat "$B/segments_reclaimed") - reclaimed))"
+	[ "$(cat "$B/segments_reclaimed")" -gt "$reclaimed" ] || fail "nothing was reclaimed"
+	# The held fills land now (30 s after the first read).
+	sleep 32
+	for i in $(seq 0 7); do
+		off=$((24 * MIB + i * 65536))
+		[ "$(block "/dev/$DISK" "$off")" = "$(pattern "r-$PCACHE_RUN_ID-$i" 4096 | od -An -tx1 | tr -d ' \n')" ] ||
+			fail "block $i reads what the backing device had before the write: a fill landed after reclaim"
+	done
+	echo 3600000 >"$B/writeback_delay_ms"
+}
+
+# run_fio NAME ARGS...: fio must exit 0 and report no error or failed verify.
+run_fio() {
+	local name=$1 out=/tmp/pcache-readcache-$1.out
+	shift
+	if ! fio "$@" >"$out" 2>&1; then
+		cat "$out"
+		fail "fio $name failed"
+	fi
+	grep -E 'err=|issued rwts' "$out" | sed 's/^ *//' || true
+	if grep -E 'err= *[1-9]|verify:|bad (magic|header)|Assertion' "$out"; then
+		fail "fio $name reports errors"
+	fi
+}
+
+# One job writes 48 MiB at random and verifies it, another reads the same
+# 48 MiB at random all along (misses become fills racing the writes), in a
+# 32 MiB share with writeback every 20 ms: writes wait for reclaim, which
+# drops extents under the fills' feet.
+fills_race_writes() {
+	local job=(--name=write --rw=randwrite --offset=0 --size=48M
+		--verify=crc32c --randseed="$PCACHE_RUN_ID")
+	echo "path=$(backing_path 1),size=32M" >"$CACHE/attach"
+	use "$(backing_path 1)"
+	echo 20 >"$B/writeback_delay_ms"
+	run_fio race --filename="/dev/$DISK" --direct=1 --ioengine=psync --bs=4k \
+		"${job[@]}" --do_verify=1 \
+		--name=read --rw=randread --offset=0 --size=48M --time_based --runtime=40
+	echo "reclaimed $(cat "$B/segments_reclaimed") segments," \
+		"hits $(cat "$B/stats/read_hits"), misses $(cat "$B/stats/read_misses")," \
+		"partial hits $(cat "$B/stats/read_partial_hits")"
+	[ "$(cat "$B/segments_reclaimed")" -gt 0 ] || fail "reclaim never ran"
+	# Everything again, now that the fills of the last reads are in.
+	sleep 1
+	run_fio reverify --filename="/dev/$DISK" --direct=1 --ioengine=psync --bs=4k \
+		"${job[@]}" --verify_only
+	echo "backing=$(cat "$B/id")" >"$CACHE/detach"
+	run_fio backing-verify --filename="$(backing_path 1)" --direct=1 --ioengine=psync \
+		--bs=4k "${job[@]}" --verify_only
+}
+
+# Fills and writes interleaved, so that clean records sit before dirty ones
+# in the log; then the power is cut.
+fills_then_writes() {
+	local i
+	use "$(backing_path 0)"
+	for i in 0 1 2 3 4 5 6 7; do
+		expect_area "/dev/$DISK" $((8 + i)) 1 "base-$PCACHE_RUN_ID"
+		sleep 0.2
+		pattern "new-$PCACHE_RUN_ID-$i" "$MIB" |
+			dd of="/dev/$DISK" bs=64k seek=$((i * 16)) oflag=direct status=none
+	done
+	echo "dirty: $(cat "$B/dirty_bytes") bytes, segments used: $(cat "$B/segments_used")"
+}
+
+after_power_cut() {
+	local i
+	load_pcache
+	echo path=/dev/pmem0 >"$SYS/register"
+	use "$(backing_path 0)"
+	[ "$(cat "$B/state")" = attached ] || fail "backing0 not attached again"
+	dmesg | grep 'pcache:.*replayed' | tail -n 1
+	for i in 0 1 2 3 4 5 6 7; do
+		cmp <(read_area "/dev/$DISK" "$i" 1) <(pattern "new-$PCACHE_RUN_ID-$i" "$MIB") ||
+			fail "write $i after the fills was lost"
+	done
+	expect_area "/dev/$DISK" 8 8 "base-$PCACHE_RUN_ID"
+	echo backing=0 >"$CACHE/detach"
+	for i in 0 1 2 3 4 5 6 7; do
+		cmp <(read_area "$(backing_path 0)" "$i" 1) <(pattern "new-$PCACHE_RUN_ID-$i" "$MIB") ||
+			fail "write $i did not reach the backing device"
+	done
+}
+
+case "$PCACHE_PHASE" in
+1)
+	ktap_plan 8
+	ktap_test "a cache; data on the backing device only" setup
+	ktap_test "a second read is served from the cache, nothing dirty" second_read_hits
+	ktap_test "read_cache 0 turns fills off; it takes 0 or 1 only" read_cache_off
+	ktap_test "a write wins over a fill of the same block held back" fill_loses_to_write
+	ktap_test "a fill held back past writeback and reclaim of a write does not land" fill_after_reclaim
+	ktap_test "fio: writes verified while reads fill the same blocks, reclaim running" fills_race_writes
+	ktap_test "fills and writes interleaved in the log" fills_then_writes
+	pcvm-powercut "with read cache fills in the log"
+	;;
+2)
+	KTAP_NUM=7
+	ktap_test "after a power cut, the writes after the fills are replayed and written back" after_power_cut
+	ktap_finish
+	;;
+esac
