@@ -21,10 +21,6 @@ CACHE=/sys/bus/pcache/devices/cache0
 HERE=$(dirname "$0")
 run_id=${PCACHE_RUN_ID:?}
 
-backing_path() {
-	printf '%s\n' /dev/disk/by-id/virtio-* | sort | head -n 1
-}
-
 acked_writes() {
 	python3 "$HERE/acked_writes.py" "$@" --run "$run_id" --blocks "$BLOCKS"
 }

@@ -18,28 +18,6 @@ MIB=$((1 << 20))
 AREA=$((4 * MIB))	# the bytes under test, from offset 0
 EXPECT=/tmp/pcache-discard.expect
 
-backing_path() {
-	printf '%s\n' /dev/disk/by-id/virtio-* | sort | sed -n "$(($1 + 1))p"
-}
-
-backing_name() {
-	basename "$(readlink -f "$(backing_path "$1")")"
-}
-
-# attach PATH OPTIONS: attach, and set B to its backing directory and DISK
-# to its disk.
-attach() {
-	local b
-	echo "path=$1,$2" >"$CACHE/attach"
-	for b in "$CACHE"/backing*; do
-		[ "$(cat "$b/path")" = "$1" ] || continue
-		B=$b
-		DISK=$(cat "$b/disk")
-		return 0
-	done
-	fail "attached $1, but no backing shows it"
-}
-
 # Field 12 of /sys/block/X/stat: discards completed.
 discards_done() {
 	awk '{ print $12 }' "/sys/block/$1/stat"
@@ -159,7 +137,7 @@ detach_writes_back() {
 # A whole-device discard is many records; reads of it are zeroes, from the
 # cache, and a filesystem made on top (mkfs discards first) checks clean.
 whole_device() {
-	attach "$(backing_path 0)" size=64M
+	attach_backing "$(backing_path 0)" size=64M
 	echo 3600000 >"$B/writeback_delay_ms"
 	pattern "whole-$PCACHE_RUN_ID" $((8 * MIB)) |
 		dd of="/dev/$DISK" bs=1M oflag=direct status=none
@@ -173,20 +151,6 @@ whole_device() {
 	e2fsck -fn "$(backing_path 0)"
 }
 
-# run_fio NAME ARGS...: fio must exit 0 and report no error or failed verify.
-run_fio() {
-	local name=$1 out=/tmp/pcache-discard-$1.out
-	shift
-	if ! fio "$@" >"$out" 2>&1; then
-		cat "$out"
-		fail "fio $name failed"
-	fi
-	grep -E 'err=|issued rwts' "$out" | sed 's/^ *//' || true
-	if grep -E 'err= *[1-9]|verify:|bad (magic|header)|Assertion' "$out"; then
-		fail "fio $name reports errors"
-	fi
-}
-
 # Writes and discards side by side, writeback running every 50 ms, in a
 # share smaller than the data: one fio job writes and verifies 24 MiB at
 # random, another discards 24 MiB of written data beside it, 4 KiB at a time
@@ -198,7 +162,7 @@ run_fio() {
 fio_discards() {
 	local job=(--name=write --rw=randwrite --offset=0 --size=24M
 		--verify=crc32c --randseed="$PCACHE_RUN_ID")
-	attach "$(backing_path 0)" size=32M
+	attach_backing "$(backing_path 0)" size=32M
 	pattern "fio-$PCACHE_RUN_ID" $((48 * MIB)) |
 		dd of="/dev/$DISK" bs=1M oflag=direct status=none
 	echo 50 >"$B/writeback_delay_ms"
@@ -234,7 +198,7 @@ PY
 passthrough() {
 	local b1 q f
 	b1=/sys/block/$(backing_name 1)/queue
-	attach "$(backing_path 1)" size=16M,mode=none
+	attach_backing "$(backing_path 1)" size=16M,mode=none
 	q=/sys/block/$DISK/queue
 	for f in discard_max_bytes write_zeroes_max_bytes; do
 		[ "$(cat "$q/$f")" = "$(cat "$b1/$f")" ] ||

@@ -93,6 +93,53 @@ sysfs_state() {
 	[ "${#files[@]}" -eq 0 ] || grep -s -H '' "${files[@]}" || true
 }
 
+# backing_path [N]: the persistent name of the guest's Nth test disk (from 0).
+backing_path() {
+	printf '%s\n' /dev/disk/by-id/virtio-* | sort | sed -n "$((${1:-0} + 1))p"
+}
+
+# backing_name [N]: its kernel name (vda...).
+backing_name() {
+	basename "$(readlink -f "$(backing_path "${1:-0}")")"
+}
+
+# use_backing PATH: set B to the backing directory of PATH under $CACHE,
+# DISK to the name of its disk.
+use_backing() {
+	local b
+	for b in "$CACHE"/backing*; do
+		[ "$(cat "$b/path")" = "$1" ] || continue
+		# shellcheck disable=SC2034 # for the caller
+		B=$b
+		# shellcheck disable=SC2034 # for the caller
+		DISK=$(cat "$b/disk")
+		return 0
+	done
+	fail "no backing of $CACHE shows $1"
+}
+
+# attach_backing PATH OPTIONS: attach PATH to $CACHE, then use_backing it.
+attach_backing() {
+	echo "path=$1,$2" >"$CACHE/attach"
+	use_backing "$1"
+}
+
+# run_fio NAME ARGS...: fio must exit 0 and report no error and no failed
+# verify; its summary lines become diagnostics.
+run_fio() {
+	local name=$1 out=/tmp/pcache-fio-$1.out
+	shift
+	if ! fio --group_reporting "$@" >"$out" 2>&1; then
+		cat "$out"
+		fail "fio $name failed"
+		return
+	fi
+	grep -E 'err=|issued rwts|WRITE:|READ:' "$out" | sed 's/^ *//' || true
+	if grep -E 'err= *[1-9]|verify:|bad (magic|header)|Assertion' "$out"; then
+		fail "fio $name reports errors"
+	fi
+}
+
 load_pcache() {
 	insmod "$PCACHE_KO"
 }

@@ -17,10 +17,6 @@ CACHE=/sys/bus/pcache/devices/cache0
 SEGMENTS_OFFSET=$((2 << 20))	# PCACHE_SEGMENTS_ALIGN: the first segment
 RECORDS=$((SEGMENTS_OFFSET + 4096))	# PCACHE_SEG_KEYS_OFFSET
 
-backing_path() {
-	printf '%s\n' /dev/disk/by-id/virtio-* | sort | head -n 1
-}
-
 block_pattern() {
 	pattern "log-$PCACHE_RUN_ID-$1" 4096
 }

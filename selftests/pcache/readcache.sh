@@ -18,26 +18,6 @@ SYS=/sys/bus/pcache
 CACHE=$SYS/devices/cache0
 MIB=$((1 << 20))
 
-backing_path() {
-	printf '%s\n' /dev/disk/by-id/virtio-* | sort | sed -n "$(($1 + 1))p"
-}
-
-backing_name() {
-	basename "$(readlink -f "$(backing_path "$1")")"
-}
-
-# use PATH: B is the backing directory of PATH, DISK its disk.
-use() {
-	local b
-	for b in "$CACHE"/backing*; do
-		[ "$(cat "$b/path")" = "$1" ] || continue
-		B=$b
-		DISK=$(cat "$b/disk")
-		return 0
-	done
-	fail "no backing shows $1"
-}
-
 # Sectors read from a disk (field 3 of /sys/block/X/stat).
 sectors_read() {
 	awk '{ print $3 }' "/sys/block/$1/stat"
@@ -64,14 +44,14 @@ setup() {
 	pattern "base-$PCACHE_RUN_ID" $((16 * MIB)) |
 		dd of="$(backing_path 0)" bs=1M oflag=direct status=none
 	echo "path=$(backing_path 0),size=32M" >"$CACHE/attach"
-	use "$(backing_path 0)"
+	use_backing "$(backing_path 0)"
 	echo 3600000 >"$B/writeback_delay_ms"
 	[ "$(cat "$B/read_cache")" = 1 ] || fail "read caching is not on by default"
 }
 
 second_read_hits() {
 	local back before hits
-	use "$(backing_path 0)"
+	use_backing "$(backing_path 0)"
 	back=$(backing_name 0)
 	expect_area "/dev/$DISK" 0 4 "base-$PCACHE_RUN_ID"
 	# Fills complete after the reads do: give them a moment.
@@ -90,7 +70,7 @@ second_read_hits() {
 
 read_cache_off() {
 	local back before out
-	use "$(backing_path 0)"
+	use_backing "$(backing_path 0)"
 	back=$(backing_name 0)
 	if out=$({ echo 2 >"$B/read_cache"; } 2>&1); then
 		fail "read_cache took 2"
@@ -118,24 +98,37 @@ put_block() {
 	pattern "$3" 4096 | dd of="$1" bs=4096 seek=$(($2 / 4096)) oflag=direct status=none
 }
 
+# read_then_write MIB COUNT TAG: for COUNT blocks 64 KiB apart from MIB, a
+# read (a miss, whose fill fill_delay_ms holds back), then a write of
+# pattern TAG-i.
+read_then_write() {
+	local i off
+	for i in $(seq 0 $(($2 - 1))); do
+		off=$(($1 * MIB + i * 65536))
+		block "/dev/$DISK" "$off" >/dev/null
+		put_block "/dev/$DISK" "$off" "$3-$i"
+	done
+}
+
+# expect_written MIB COUNT TAG WHY: those blocks read back what was written.
+expect_written() {
+	local i off
+	for i in $(seq 0 $(($2 - 1))); do
+		off=$(($1 * MIB + i * 65536))
+		[ "$(block "/dev/$DISK" "$off")" = "$(pattern "$3-$i" 4096 | od -An -tx1 | tr -d ' \n')" ] ||
+			fail "block $i reads what the backing device had before the write: $4"
+	done
+}
+
 # The deterministic form of the race: every fill is held back (fill_delay_ms)
 # while a write of the same block goes through; the write must win.
 fill_loses_to_write() {
-	local i off
-	use "$(backing_path 0)"
+	use_backing "$(backing_path 0)"
 	echo 3000 >"$FILL_DELAY"
-	for i in $(seq 0 15); do
-		off=$((20 * MIB + i * 65536))
-		block "/dev/$DISK" "$off" >/dev/null	# a miss: its fill waits
-		put_block "/dev/$DISK" "$off" "w-$PCACHE_RUN_ID-$i"
-	done
+	read_then_write 20 16 "w-$PCACHE_RUN_ID"
 	echo 0 >"$FILL_DELAY"
 	sleep 4
-	for i in $(seq 0 15); do
-		off=$((20 * MIB + i * 65536))
-		[ "$(block "/dev/$DISK" "$off")" = "$(pattern "w-$PCACHE_RUN_ID-$i" 4096 | od -An -tx1 | tr -d ' \n')" ] ||
-			fail "block $i reads what the backing device had before the write: a fill hid the write"
-	done
+	expect_written 20 16 "w-$PCACHE_RUN_ID" "a fill hid the write"
 }
 
 # The other way a fill could hide a write: the write is written back and
@@ -143,16 +136,12 @@ fill_loses_to_write() {
 # before the write, is inserted.  The fills wait 30 s; meanwhile 48 MiB of
 # other writes in the 32 MiB share push the blocks' segments out.
 fill_after_reclaim() {
-	local i off reclaimed
-	use "$(backing_path 0)"
+	local reclaimed
+	use_backing "$(backing_path 0)"
 	reclaimed=$(cat "$B/segments_reclaimed")
 	echo 0 >"$B/writeback_delay_ms"
 	echo 30000 >"$FILL_DELAY"
-	for i in $(seq 0 7); do
-		off=$((24 * MIB + i * 65536))
-		block "/dev/$DISK" "$off" >/dev/null
-		put_block "/dev/$DISK" "$off" "r-$PCACHE_RUN_ID-$i"
-	done
+	read_then_write 24 8 "r-$PCACHE_RUN_ID"
 	echo 0 >"$FILL_DELAY"
 	head -c $((48 * MIB)) /dev/urandom |
 		dd of="/dev/$DISK" bs=1M seek=64 iflag=fullblock oflag=direct status=none
@@ -160,26 +149,8 @@ fill_after_reclaim() {
 	[ "$(cat "$B/segments_reclaimed")" -gt "$reclaimed" ] || fail "nothing was reclaimed"
 	# The held fills land now (30 s after the first read).
 	sleep 32
-	for i in $(seq 0 7); do
-		off=$((24 * MIB + i * 65536))
-		[ "$(block "/dev/$DISK" "$off")" = "$(pattern "r-$PCACHE_RUN_ID-$i" 4096 | od -An -tx1 | tr -d ' \n')" ] ||
-			fail "block $i reads what the backing device had before the write: a fill landed after reclaim"
-	done
+	expect_written 24 8 "r-$PCACHE_RUN_ID" "a fill landed after reclaim"
 	echo 3600000 >"$B/writeback_delay_ms"
-}
-
-# run_fio NAME ARGS...: fio must exit 0 and report no error or failed verify.
-run_fio() {
-	local name=$1 out=/tmp/pcache-readcache-$1.out
-	shift
-	if ! fio "$@" >"$out" 2>&1; then
-		cat "$out"
-		fail "fio $name failed"
-	fi
-	grep -E 'err=|issued rwts' "$out" | sed 's/^ *//' || true
-	if grep -E 'err= *[1-9]|verify:|bad (magic|header)|Assertion' "$out"; then
-		fail "fio $name reports errors"
-	fi
 }
 
 # One job writes 48 MiB at random and verifies it, another reads the same
@@ -190,7 +161,7 @@ fills_race_writes() {
 	local job=(--name=write --rw=randwrite --offset=0 --size=48M
 		--verify=crc32c --randseed="$PCACHE_RUN_ID")
 	echo "path=$(backing_path 1),size=32M" >"$CACHE/attach"
-	use "$(backing_path 1)"
+	use_backing "$(backing_path 1)"
 	echo 20 >"$B/writeback_delay_ms"
 	run_fio race --filename="/dev/$DISK" --direct=1 --ioengine=psync --bs=4k \
 		"${job[@]}" --do_verify=1 \
@@ -212,7 +183,7 @@ fills_race_writes() {
 # in the log; then the power is cut.
 fills_then_writes() {
 	local i
-	use "$(backing_path 0)"
+	use_backing "$(backing_path 0)"
 	for i in 0 1 2 3 4 5 6 7; do
 		expect_area "/dev/$DISK" $((8 + i)) 1 "base-$PCACHE_RUN_ID"
 		sleep 0.2
@@ -226,7 +197,7 @@ after_power_cut() {
 	local i
 	load_pcache
 	echo path=/dev/pmem0 >"$SYS/register"
-	use "$(backing_path 0)"
+	use_backing "$(backing_path 0)"
 	[ "$(cat "$B/state")" = attached ] || fail "backing0 not attached again"
 	dmesg | grep 'pcache:.*replayed' | tail -n 1
 	for i in 0 1 2 3 4 5 6 7; do

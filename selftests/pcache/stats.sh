@@ -21,27 +21,6 @@ COUNTERS="reads read_hits read_partial_hits read_misses read_bytes read_hit_byte
 	writes write_hits write_bytes discards write_zeroes bypassed errors"
 SAVED=/tmp/pcache-stats
 
-backing_path() {
-	printf '%s\n' /dev/disk/by-id/virtio-* | sort | sed -n "$(($1 + 1))p"
-}
-
-# use PATH: B is the backing directory of PATH, DISK its disk.
-use() {
-	local b
-	for b in "$CACHE"/backing*; do
-		[ "$(cat "$b/path")" = "$1" ] || continue
-		B=$b
-		DISK=$(cat "$b/disk")
-		return 0
-	done
-	fail "no backing shows $1"
-}
-
-attach() {
-	echo "path=$1,$2" >"$CACHE/attach"
-	use "$1"
-}
-
 # save NAME DIR: keep the counters of DIR (a stats directory) as NAME.
 save() {
 	grep -H '' "$2"/* | grep -v latency_histogram | sed "s|^$2/||" >"$SAVED.$1"
@@ -107,7 +86,7 @@ setup() {
 	make_fsdax_namespace
 	load_pcache
 	echo path=/dev/pmem0,format >"$SYS/register"
-	attach "$(backing_path 0)" size=64M
+	attach_backing "$(backing_path 0)" size=64M
 	local f
 	# Writeback would neither read the backing device nor count a request,
 	# but keep it still: the backing device's counters must be ours alone.
@@ -121,7 +100,7 @@ setup() {
 
 workload() {
 	local back rd_before rs_before ws_before wb_before
-	use "$(backing_path 0)"
+	use_backing "$(backing_path 0)"
 	back=$(basename "$(readlink -f "$(backing_path 0)")")
 	save b "$B/stats"
 	save c "$CACHE/stats"
@@ -162,7 +141,7 @@ workload() {
 
 counters_agree() {
 	local d
-	use "$(backing_path 0)"
+	use_backing "$(backing_path 0)"
 	for d in "$B/stats" "$CACHE/stats"; do
 		[ "$(cat "$d/reads")" = $(($(cat "$d/read_hits") + $(cat "$d/read_partial_hits") + $(cat "$d/read_misses"))) ] ||
 			fail "$d: reads != read_hits + read_partial_hits + read_misses"
@@ -186,10 +165,10 @@ counters_agree() {
 # the cache's sums are the two backing devices' sums.
 bypass() {
 	local b0 c
-	use "$(backing_path 0)"
+	use_backing "$(backing_path 0)"
 	b0=$B
 	save b0 "$b0/stats"
-	attach "$(backing_path 1)" size=16M,mode=none
+	attach_backing "$(backing_path 1)" size=16M,mode=none
 	save b1 "$B/stats"
 	io write "/dev/$DISK" 4096 0 5
 	io read "/dev/$DISK" 4096 0 10
@@ -207,7 +186,7 @@ bypass() {
 errors() {
 	local slice=$((32 * MIB / 512)) c
 	# Detach backing1 first: the cache keeps what it counted.
-	use "$(backing_path 1)"
+	use_backing "$(backing_path 1)"
 	save c "$CACHE/stats"
 	echo "backing=$(cat "$B/id")" >"$CACHE/detach"
 	for c in $COUNTERS; do

@@ -45,21 +45,6 @@ SUMS=/tmp/pcache-verify.sums
 LAT_BACKING=/tmp/pcache-verify.backing-lat
 seed=${PCACHE_RUN_ID:?}
 
-# run_fio NAME ARGS...: fio must exit 0 and report no error and no failed
-# verify; its summary lines become diagnostics.
-run_fio() {
-	local name=$1 out=/tmp/pcache-verify-$1.out
-	shift
-	if ! fio --group_reporting "$@" >"$out" 2>&1; then
-		cat "$out"
-		fail "fio $name failed"
-	fi
-	grep -E 'err=|issued rwts|WRITE:|READ:' "$out" | sed 's/^ *//' || true
-	if grep -E 'err= *[1-9]|verify:|bad (magic|header)' "$out"; then
-		fail "fio $name reports errors"
-	fi
-}
-
 # Job options of the verified writes (without the file).  The jobs are
 # rw=randrw and rw=rw with no reads (rwmixread=0): all writes, but fio 3.33
 # compares the seed in each block's verify header with the one it wrote

@@ -105,20 +105,6 @@ except OSError as e:
     print(errno.errorcode[e.errno])' "$1" "$2"
 }
 
-run_fio() {
-	local name=$1 out=$TMPD/fio-$1.out
-	shift
-	if ! fio --group_reporting "$@" >"$out" 2>&1; then
-		cat "$out"
-		fail "fio $name failed"
-		return
-	fi
-	grep -E 'err=|WRITE:|READ:' "$out" | sed 's/^ *//' || true
-	if grep -E 'err= *[1-9]|verify:|bad (magic|header)' "$out"; then
-		fail "fio $name reports errors"
-	fi
-}
-
 # Random writes of 4 KiB to 64 KiB over 4x the quota, verified as they go
 # (read-write job with no reads: fio checks each block's seed, see verify.sh).
 FIO_JOB=(--name=wb --ioengine=libaio --direct=1 --iodepth=8 --verify=crc32c
