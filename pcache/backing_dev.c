@@ -678,6 +678,12 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 	/* The slot stays taken until the device is deleted: its name is reused. */
 	backing->state = PCACHE_BACKING_DETACHING;
 	mutex_unlock(&cache->lock);
+	/*
+	 * The disk is closed, so no read makes a fill any more; the fills
+	 * still queued append to the log, which must be there for them.
+	 */
+	if (attached)
+		pcache_fill_wait(backing);
 
 	if (attached && !force) {
 		pr_info("cache%d: backing%u: writing back %llu bytes before detaching\n",
