@@ -81,6 +81,7 @@ static struct pcache_backing *pcache_backing_alloc(struct pcache_cache *cache,
 	backing->dirty_high_percent = PCACHE_DIRTY_HIGH_DEFAULT;
 	backing->dirty_low_percent = PCACHE_DIRTY_LOW_DEFAULT;
 	backing->read_cache = true;
+	backing->sequential_cutoff = PCACHE_SEQUENTIAL_CUTOFF_DEFAULT;
 	mutex_init(&backing->open_lock);
 	device_initialize(&backing->dev);
 	backing->dev.parent = &cache->dev;

@@ -384,6 +384,7 @@ static void pcache_read_misses(struct pcache_backing *backing,
 			       struct request *rq, struct pcache_request *preq,
 			       int fill_gen)
 {
+	bool no_fill = preq->seq_bypass || !READ_ONCE(backing->read_cache);
 	u32 nr = blk_rq_sectors(rq), run, end = 0;
 
 	for (run = find_first_zero_bit(preq->hit, nr); run < nr;
@@ -397,7 +398,8 @@ static void pcache_read_misses(struct pcache_backing *backing,
 		end = find_next_bit(preq->hit, nr, run);
 		from = run << SECTOR_SHIFT;
 		to = end << SECTOR_SHIFT;
-		fill = pcache_fill_prepare(backing, rq, blk_rq_pos(rq) + run,
+		fill = no_fill ? NULL :
+		       pcache_fill_prepare(backing, rq, blk_rq_pos(rq) + run,
 					   end - run, fill_gen);
 		rq_for_each_segment(bv, rq, iter) {
 			u32 lo = max(pos, from), hi = min(pos + bv.bv_len, to);
@@ -441,6 +443,7 @@ void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
 	preq->status = BLK_STS_OK;
 	preq->kind = PCACHE_RQ_READ;
 	preq->hit_sectors = 0;
+	preq->seq_bypass = pcache_fill_stream_bypass(backing, rq);
 	bitmap_zero(preq->hit, blk_rq_sectors(rq));
 
 	fill_gen = atomic_read(&backing->reclaim_gen);

@@ -105,8 +105,7 @@ struct pcache_fill *pcache_fill_prepare(struct pcache_backing *backing,
 	const gfp_t gfp = GFP_NOWAIT | __GFP_NOWARN;
 	struct pcache_fill *fill;
 
-	if (!READ_ONCE(backing->read_cache) || bytes > PCACHE_FILL_MAX_BYTES ||
-	    !pcache_fill_has_room(backing))
+	if (bytes > PCACHE_FILL_MAX_BYTES || !pcache_fill_has_room(backing))
 		return NULL;
 	fill = kmalloc(struct_size(fill, pages, nr), gfp);
 	if (!fill)
@@ -130,6 +129,26 @@ struct pcache_fill *pcache_fill_prepare(struct pcache_backing *backing,
 	fill->gen = gen;
 	fill->abandoned = false;
 	return fill;
+}
+
+/*
+ * Sequential bypass: is @rq a read of a stream that is past the cutoff
+ * already?  Then its misses are not cached, so that a backup or a scan
+ * does not push the hot data out.  A stream is a run of reads each
+ * starting where the last one on this CPU ended.
+ */
+bool pcache_fill_stream_bypass(struct pcache_backing *backing,
+			       struct request *rq)
+{
+	struct pcache_head *head = raw_cpu_ptr(backing->heads);
+	u64 cutoff = READ_ONCE(backing->sequential_cutoff);
+	u64 before = 0;
+
+	if (READ_ONCE(head->stream_next) == blk_rq_pos(rq))
+		before = READ_ONCE(head->stream_bytes);
+	WRITE_ONCE(head->stream_bytes, before + blk_rq_bytes(rq));
+	WRITE_ONCE(head->stream_next, blk_rq_pos(rq) + blk_rq_sectors(rq));
+	return cutoff && before >= cutoff;
 }
 
 /* The miss needs a second bio: the fill is dropped when the first ends. */
@@ -292,8 +311,37 @@ static ssize_t read_cache_store(struct device *dev,
 }
 static DEVICE_ATTR_RW(read_cache);
 
+static ssize_t sequential_cutoff_show(struct device *dev,
+				      struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n",
+			  READ_ONCE(to_pcache_backing(dev)->sequential_cutoff));
+}
+
+static ssize_t sequential_cutoff_store(struct device *dev,
+				       struct device_attribute *attr,
+				       const char *buf, size_t count)
+{
+	struct pcache_backing *backing = to_pcache_backing(dev);
+	char value[32];
+	u64 bytes;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (strscpy(value, buf, sizeof(value)) < 0 ||
+	    pcache_parse_size(strim(value), &bytes) || bytes > SZ_1T) {
+		pr_err("cache%d: backing%u: sequential_cutoff: expected bytes (with K, M, G or T) up to 1T, 0 for none\n",
+		       backing->cache->id, backing->id);
+		return -EINVAL;
+	}
+	WRITE_ONCE(backing->sequential_cutoff, bytes);
+	return count;
+}
+static DEVICE_ATTR_RW(sequential_cutoff);
+
 static struct attribute *pcache_fill_attrs[] = {
 	&dev_attr_read_cache.attr,
+	&dev_attr_sequential_cutoff.attr,
 	NULL,
 };
 

@@ -113,6 +113,13 @@ struct pcache_head {
 	 * under @lock.
 	 */
 	struct pcache_extent *spare;
+	/*
+	 * The run of sequential reads this CPU last saw (fill.c): where the
+	 * next one would start, and its bytes so far.  Not under @lock; a
+	 * race only misjudges one read.
+	 */
+	sector_t stream_next;
+	u64 stream_bytes;
 };
 
 enum pcache_backing_state {
@@ -150,6 +157,7 @@ struct pcache_backing {
 	struct pcache_index index;
 	/* Read caching (fill.c). */
 	bool read_cache;		/* tunable: fill the cache on misses */
+	u64 sequential_cutoff;		/* tunable: bytes; 0: no bypass */
 	atomic_t fills;			/* prepared and not freed yet */
 	atomic_t reclaim_gen;		/* bumped before reclaim drops extents */
 	/* Writeback and reclaim (writeback.c). */
@@ -181,6 +189,8 @@ struct pcache_backing {
 #define PCACHE_WB_DELAY_MS_DEFAULT	1000
 #define PCACHE_DIRTY_HIGH_DEFAULT	50
 #define PCACHE_DIRTY_LOW_DEFAULT	25
+/* Read caching: like bcache's sequential_cutoff. */
+#define PCACHE_SEQUENTIAL_CUTOFF_DEFAULT	SZ_4M
 
 /* Largest request: what one bio of BIO_MAX_VECS pages carries. */
 #define PCACHE_MAX_HW_SECTORS	(BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT))
@@ -192,6 +202,7 @@ struct pcache_request {
 	u8 kind;			/* enum pcache_rq_kind */
 	bool replaced;			/* writes: older cached data replaced */
 	u32 hit_sectors;		/* reads: served from the cache */
+	bool seq_bypass;		/* reads: a stream past the cutoff */
 	u64 start_ns;
 	DECLARE_BITMAP(hit, PCACHE_MAX_HW_SECTORS);	/* reads: sectors served */
 };
@@ -261,6 +272,8 @@ void pcache_fill_abandon(struct pcache_fill *fill);
 void pcache_fill_attach(struct pcache_fill *fill, struct bio *bio);
 void pcache_fill_to_pmem(struct pcache_fill *fill, u32 off, void *dst, u32 len);
 void pcache_fill_wait(struct pcache_backing *backing);
+bool pcache_fill_stream_bypass(struct pcache_backing *backing,
+			       struct request *rq);
 extern const struct attribute_group pcache_fill_attr_group;
 
 /* The index's flags for the key of a record with @key_flags. */

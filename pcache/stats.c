@@ -62,6 +62,8 @@ void pcache_stats_account(struct pcache_backing *backing, struct request *rq,
 		this_cpu_add(st->count[PCACHE_STAT_READ_BYTES], bytes);
 		this_cpu_add(st->count[PCACHE_STAT_READ_HIT_BYTES],
 			     (u64)preq->hit_sectors << SECTOR_SHIFT);
+		if (preq->seq_bypass)
+			this_cpu_inc(st->count[PCACHE_STAT_SEQUENTIAL_BYPASSED]);
 		if (preq->hit_sectors == blk_rq_sectors(rq)) {
 			this_cpu_inc(st->count[PCACHE_STAT_READ_HITS]);
 			lat = PCACHE_LAT_READ_HIT;
@@ -284,6 +286,7 @@ PCACHE_BACKING_STAT(read_partial_hits, PCACHE_STAT_READ_PARTIAL_HITS);
 PCACHE_BACKING_STAT(read_misses, PCACHE_STAT_READ_MISSES);
 PCACHE_BACKING_STAT(read_bytes, PCACHE_STAT_READ_BYTES);
 PCACHE_BACKING_STAT(read_hit_bytes, PCACHE_STAT_READ_HIT_BYTES);
+PCACHE_BACKING_STAT(sequential_bypassed, PCACHE_STAT_SEQUENTIAL_BYPASSED);
 PCACHE_BACKING_STAT(writes, PCACHE_STAT_WRITES);
 PCACHE_BACKING_STAT(write_hits, PCACHE_STAT_WRITE_HITS);
 PCACHE_BACKING_STAT(write_bytes, PCACHE_STAT_WRITE_BYTES);
@@ -302,6 +305,7 @@ static struct attribute *pcache_backing_stats_attrs[] = {
 	&backing_read_misses.attr.attr,
 	&backing_read_bytes.attr.attr,
 	&backing_read_hit_bytes.attr.attr,
+	&backing_sequential_bypassed.attr.attr,
 	&backing_writes.attr.attr,
 	&backing_write_hits.attr.attr,
 	&backing_write_bytes.attr.attr,
@@ -325,6 +329,7 @@ PCACHE_CACHE_STAT(read_partial_hits, PCACHE_STAT_READ_PARTIAL_HITS);
 PCACHE_CACHE_STAT(read_misses, PCACHE_STAT_READ_MISSES);
 PCACHE_CACHE_STAT(read_bytes, PCACHE_STAT_READ_BYTES);
 PCACHE_CACHE_STAT(read_hit_bytes, PCACHE_STAT_READ_HIT_BYTES);
+PCACHE_CACHE_STAT(sequential_bypassed, PCACHE_STAT_SEQUENTIAL_BYPASSED);
 PCACHE_CACHE_STAT(writes, PCACHE_STAT_WRITES);
 PCACHE_CACHE_STAT(write_hits, PCACHE_STAT_WRITE_HITS);
 PCACHE_CACHE_STAT(write_bytes, PCACHE_STAT_WRITE_BYTES);
@@ -347,6 +352,7 @@ static struct attribute *pcache_cache_stats_attrs[] = {
 	&cache_read_misses.attr.attr,
 	&cache_read_bytes.attr.attr,
 	&cache_read_hit_bytes.attr.attr,
+	&cache_sequential_bypassed.attr.attr,
 	&cache_writes.attr.attr,
 	&cache_write_hits.attr.attr,
 	&cache_write_bytes.attr.attr,

@@ -86,6 +86,50 @@ read_cache_off() {
 	echo 1 >"$B/read_cache"
 }
 
+# A sequential stream past sequential_cutoff is not cached: with a cutoff
+# of 1 MiB, a 4 MiB sequential read fills its first MiB only, and so does
+# the second pass (the rest is read from the backing device again); with
+# no cutoff, all of it.  Bad values are refused.
+sequential_bypass() {
+	local back before bypassed out v
+	use_backing "$(backing_path 0)"
+	back=$(backing_name 0)
+	[ "$(cat "$B/sequential_cutoff")" = $((4 * MIB)) ] ||
+		fail "sequential_cutoff is $(cat "$B/sequential_cutoff") by default, not 4 MiB"
+	for v in abc 2T -1 ""; do
+		if out=$({ echo "$v" >"$B/sequential_cutoff"; } 2>&1); then
+			fail "sequential_cutoff took '$v'"
+		fi
+		echo "sequential_cutoff='$v': ${out##*: }"
+	done
+	echo 1M >"$B/sequential_cutoff"
+	bypassed=$(cat "$B/stats/sequential_bypassed")
+	# Run the stream on one CPU: the cutoff follows streams per CPU.
+	taskset -c 0 dd if="/dev/$DISK" of=/dev/null bs=64k skip=$((32 * 16)) count=64 \
+		iflag=direct status=none
+	sleep 1
+	before=$(sectors_read "$back")
+	taskset -c 0 dd if="/dev/$DISK" of=/dev/null bs=64k skip=$((32 * 16)) count=64 \
+		iflag=direct status=none
+	echo "second pass read $(($(sectors_read "$back") - before)) sectors from the backing device;" \
+		"sequential_bypassed: $(($(cat "$B/stats/sequential_bypassed") - bypassed))"
+	[ $(($(sectors_read "$back") - before)) = $((3 * MIB / 512)) ] ||
+		fail "with a 1 MiB cutoff, the second pass of 4 MiB should read 3 MiB from the backing device"
+	[ $(($(cat "$B/stats/sequential_bypassed") - bypassed)) = 96 ] ||
+		fail "sequential_bypassed should count the 2 x 48 reads past the cutoff"
+	echo 0 >"$B/sequential_cutoff"
+	taskset -c 0 dd if="/dev/$DISK" of=/dev/null bs=64k skip=$((40 * 16)) count=64 \
+		iflag=direct status=none
+	sleep 1
+	before=$(sectors_read "$back")
+	taskset -c 0 dd if="/dev/$DISK" of=/dev/null bs=64k skip=$((40 * 16)) count=64 \
+		iflag=direct status=none
+	[ "$(sectors_read "$back")" = "$before" ] ||
+		fail "with no cutoff, the second pass read $(($(sectors_read "$back") - before)) sectors from the backing device"
+	echo 4M >"$B/sequential_cutoff"
+	[ "$(cat "$B/sequential_cutoff")" = $((4 * MIB)) ] || fail "4M reads back as $(cat "$B/sequential_cutoff")"
+}
+
 FILL_DELAY=/sys/module/pcache/parameters/fill_delay_ms
 
 # block DEV OFFSET: the 4 KiB block at byte OFFSET, direct, as hex.
@@ -214,10 +258,11 @@ after_power_cut() {
 
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan 8
+	ktap_plan 9
 	ktap_test "a cache; data on the backing device only" setup
 	ktap_test "a second read is served from the cache, nothing dirty" second_read_hits
 	ktap_test "read_cache 0 turns fills off; it takes 0 or 1 only" read_cache_off
+	ktap_test "a sequential stream past sequential_cutoff is not cached" sequential_bypass
 	ktap_test "a write wins over a fill of the same block held back" fill_loses_to_write
 	ktap_test "a fill held back past writeback and reclaim of a write does not land" fill_after_reclaim
 	ktap_test "fio: writes verified while reads fill the same blocks, reclaim running" fills_race_writes
@@ -225,7 +270,7 @@ case "$PCACHE_PHASE" in
 	pcvm-powercut "with read cache fills in the log"
 	;;
 2)
-	KTAP_NUM=7
+	KTAP_NUM=8
 	ktap_test "after a power cut, the writes after the fills are replayed and written back" after_power_cut
 	ktap_finish
 	;;

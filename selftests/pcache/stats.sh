@@ -18,7 +18,7 @@ CACHE=$SYS/devices/cache0
 KIB=1024
 MIB=$((1 << 20))
 COUNTERS="reads read_hits read_partial_hits read_misses read_bytes read_hit_bytes
-	writes write_hits write_bytes discards write_zeroes bypassed errors"
+	sequential_bypassed writes write_hits write_bytes discards write_zeroes bypassed errors"
 SAVED=/tmp/pcache-stats
 
 # save NAME DIR: keep the counters of DIR (a stats directory) as NAME.
