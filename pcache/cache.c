@@ -446,9 +446,11 @@ void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
 	preq->seq_bypass = pcache_fill_stream_bypass(backing, rq);
 	bitmap_zero(preq->hit, blk_rq_sectors(rq));
 
-	fill_gen = atomic_read(&backing->reclaim_gen);
-	/* Pairs with pcache_wb_reclaim(): see pcache_fill_insert(). */
-	smp_mb();
+	/*
+	 * Before the lookup (acquire: its loads stay after this one), for
+	 * the fills of its misses: see pcache_fill_insert().
+	 */
+	fill_gen = atomic_read_acquire(&backing->reclaim_gen);
 	pcache_index_lookup(&backing->index, blk_rq_pos(rq), blk_rq_sectors(rq),
 			    pcache_read_piece, &ctx);
 	if (ctx.error)

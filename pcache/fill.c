@@ -240,8 +240,11 @@ static void pcache_fill_insert(struct pcache_backing *backing,
 			    gfp);
 	/*
 	 * Pairs with pcache_wb_reclaim(), which bumps the gen before it
-	 * drops extents: either it sees this piece in the index (and drops
-	 * it if it points into the segment it frees), or this sees the gen.
+	 * drops extents: if this insertion found a hole that reclaim made,
+	 * it took the partition lock after reclaim dropped it, and this
+	 * sees the gen bumped.  The gen of the fill was read before the
+	 * read's lookup (pcache_cache_read()), so a reclaim that dropped
+	 * what the lookup found is seen here too.
 	 */
 	smp_mb();
 	if (atomic_read(&backing->reclaim_gen) == fill->gen)
