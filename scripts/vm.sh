@@ -236,23 +236,27 @@ boot() {
 			break
 		fi
 		printf '%s\n' "$line" >>"$log"
+		# A kernel message may land in the middle of a marker's line
+		# (printk does not wait for the tty): markers count anywhere.
 		case "$line" in
 		'<<<PCACHE-VM:DMESG-BEGIN>>>') in_dmesg=1; continue ;;
 		'<<<PCACHE-VM:DMESG-END>>>') in_dmesg=; continue ;;
-		'<<<PCACHE-VM:POWERCUT'*)
+		*'<<<PCACHE-VM:POWERCUT'*)
 			kill -9 "$qpid" 2>/dev/null || true
 			outcome=powercut
 			reason=${line#*POWERCUT }
-			say "vm: power cut in phase $phase (${reason%>>>})"
+			reason=${reason%%>>>*}
+			say "vm: power cut in phase $phase ($reason)"
 			break
 			;;
-		'<<<PCACHE-VM:REBOOT>>>') outcome=reboot; done_marker=1 ;;
-		'<<<PCACHE-VM:REPLACE-DISK '*)
+		*'<<<PCACHE-VM:REBOOT>>>'*) outcome=reboot; done_marker=1 ;;
+		*'<<<PCACHE-VM:REPLACE-DISK '*)
 			reason=${line#*REPLACE-DISK }
-			replace_next+=("${reason%>>>}")
+			replace_next+=("${reason%%>>>*}")
 			;;
-		'<<<PCACHE-VM:EXIT '*)
-			outcome="exit:$(echo "$line" | tr -dc 0-9)"
+		*'<<<PCACHE-VM:EXIT '*)
+			reason=${line#*<<<PCACHE-VM:EXIT }
+			outcome="exit:${reason%%>>>*}"
 			done_marker=1
 			;;
 		'<<<PCACHE-VM:READY'*) ;;
