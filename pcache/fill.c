@@ -30,7 +30,7 @@
  * A fill is best effort: it is dropped when pages cannot be had at once,
  * when the miss took more than one bio or failed, and when the backing
  * device is down to its reserve of free segments (fills never make a write
- * wait for space).
+ * wait for space); then reclaim is asked to free the oldest clean segments.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -84,12 +84,18 @@ static void pcache_fill_free(struct pcache_fill *fill)
 		wake_up_var(&backing->fills);
 }
 
-/* Room for clean data: never the reserve that writes need. */
+/*
+ * Room for clean data: never the reserve that writes need.  Without room,
+ * reclaim is asked to free the oldest clean segments.
+ */
 static bool pcache_fill_has_room(struct pcache_backing *backing)
 {
 	u32 used = READ_ONCE(backing->segs_used);
 
-	return used + backing->segs_reserve < backing->quota;
+	if (used + backing->segs_reserve < backing->quota)
+		return true;
+	pcache_wb_fill_wants_room(backing);
+	return false;
 }
 
 /*

@@ -171,6 +171,7 @@ struct pcache_backing {
 	bool wb_urgent;			/* above the high mark, until the low */
 	bool wb_stopped;
 	bool reclaim_asked;		/* the work is to free clean segments */
+	bool fill_room_asked;		/* ...up to twice the reserve free */
 	unsigned long wb_due;		/* jiffies: when the next round is */
 	/* Tunables (sysfs). */
 	unsigned int wb_delay_ms;
@@ -311,6 +312,7 @@ int pcache_wb_backing_init(struct pcache_backing *backing);
 void pcache_wb_backing_exit(struct pcache_backing *backing);
 void pcache_wb_kick(struct pcache_backing *backing, bool now);
 void pcache_wb_seg_opened(struct pcache_backing *backing);
+void pcache_wb_fill_wants_room(struct pcache_backing *backing);
 void pcache_wb_wait_for_room(struct pcache_backing *backing);
 int pcache_wb_drain(struct pcache_backing *backing);
 void pcache_wb_stop(struct pcache_backing *backing);

@@ -161,6 +161,19 @@ static u32 pcache_wb_dirty_segs(struct pcache_backing *backing)
 	return used > clean ? used - clean : 0;
 }
 
+/*
+ * A read cache fill found no room beyond the reserve: free the oldest clean
+ * segments until twice the reserve is free, so that the cache keeps taking
+ * new data once it is full of old clean data.
+ */
+void pcache_wb_fill_wants_room(struct pcache_backing *backing)
+{
+	if (READ_ONCE(backing->fill_room_asked))
+		return;
+	WRITE_ONCE(backing->fill_room_asked, true);
+	pcache_wb_kick_reclaim(backing);
+}
+
 /* A segment was opened: start a round now if the cache needs one. */
 void pcache_wb_seg_opened(struct pcache_backing *backing)
 {
@@ -720,7 +733,8 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 	}
 
 	free = backing->quota - min(READ_ONCE(backing->segs_used), backing->quota);
-	if (free < reserve || wq_has_sleeper(&backing->space_wait))
+	if (free < reserve || wq_has_sleeper(&backing->space_wait) ||
+	    (READ_ONCE(backing->fill_room_asked) && free < 2 * reserve))
 		/* Twice the reserve free, or one segment for a waiting write. */
 		want = min(nr, free < 2 * reserve ? 2 * reserve - free : 1);
 	if (want)
@@ -739,6 +753,12 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 	}
 	WRITE_ONCE(backing->segs_clean, nr - freed);
 	WRITE_ONCE(backing->clean_bytes, clean_bytes);
+	/*
+	 * With nothing clean to free yet, the ask stands for the rounds to
+	 * come, rather than have every miss kick the work again.
+	 */
+	if (freed || free >= 2 * reserve)
+		WRITE_ONCE(backing->fill_room_asked, false);
 	if (!freed)
 		return;
 	atomic64_add(freed, &backing->segs_reclaimed);
@@ -906,6 +926,7 @@ int pcache_wb_backing_init(struct pcache_backing *backing)
 	backing->draining = false;
 	backing->wb_urgent = false;
 	backing->reclaim_asked = false;
+	backing->fill_room_asked = false;
 	backing->wb_due = jiffies;
 	atomic64_set(&backing->written_back, 0);
 	atomic64_set(&backing->wb_errors, 0);

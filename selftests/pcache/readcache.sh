@@ -43,7 +43,7 @@ setup() {
 	# Data that only the backing device has.
 	pattern "base-$PCACHE_RUN_ID" $((16 * MIB)) |
 		dd of="$(backing_path 0)" bs=1M oflag=direct status=none
-	echo "path=$(backing_path 0),size=32M" >"$CACHE/attach"
+	echo "path=$(backing_path 0),size=64M" >"$CACHE/attach"
 	use_backing "$(backing_path 0)"
 	echo 3600000 >"$B/writeback_delay_ms"
 	[ "$(cat "$B/read_cache")" = 1 ] || fail "read caching is not on by default"
@@ -177,8 +177,8 @@ fill_loses_to_write() {
 
 # The other way a fill could hide a write: the write is written back and
 # its segment reclaimed (its extent leaves the index) before the fill, read
-# before the write, is inserted.  The fills wait 30 s; meanwhile 48 MiB of
-# other writes in the 32 MiB share push the blocks' segments out.
+# before the write, is inserted.  The fills wait 30 s; meanwhile 96 MiB of
+# other writes in the 64 MiB share push the blocks' segments out.
 fill_after_reclaim() {
 	local reclaimed
 	use_backing "$(backing_path 0)"
@@ -187,7 +187,7 @@ fill_after_reclaim() {
 	echo 30000 >"$FILL_DELAY"
 	read_then_write 24 8 "r-$PCACHE_RUN_ID"
 	echo 0 >"$FILL_DELAY"
-	head -c $((48 * MIB)) /dev/urandom |
+	head -c $((96 * MIB)) /dev/urandom |
 		dd of="/dev/$DISK" bs=1M seek=64 iflag=fullblock oflag=direct status=none
 	echo "segments reclaimed meanwhile: $(($(cat "$B/segments_reclaimed") - reclaimed))"
 	[ "$(cat "$B/segments_reclaimed")" -gt "$reclaimed" ] || fail "nothing was reclaimed"
