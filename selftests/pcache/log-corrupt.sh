@@ -3,10 +3,13 @@
 #
 # Replay rejects damaged log records and serves the intact prefix.  One
 # writer on one CPU writes blocks 0..N-1 through /dev/pcache0, one record
-# each, into the first segment; the cache is unregistered, record K is
-# damaged in pmem (a flipped byte, a torn record, a record of an earlier lap
-# or out of sequence, each with a valid CRC), and registering again must
+# each, into one segment; the cache is unregistered, the record of block K
+# is damaged in pmem (a flipped byte, a torn record, a record of an earlier
+# lap or out of sequence, each with a valid CRC), and registering again must
 # serve blocks 0..K-1 from the cache and nothing of K..N-1, without a crash.
+# The segment and the record are found by their contents: the disk's
+# partition scan at attach makes read cache fills, whose records may come
+# first.
 #
 # pcvm: disks=1 timeout=600
 . "$(dirname "$0")/lib.sh"
@@ -15,15 +18,44 @@ N=16
 K=6
 CACHE=/sys/bus/pcache/devices/cache0
 SEGMENTS_OFFSET=$((2 << 20))	# PCACHE_SEGMENTS_ALIGN: the first segment
-RECORDS=$((SEGMENTS_OFFSET + 4096))	# PCACHE_SEG_KEYS_OFFSET
+KEYS_OFFSET=4096		# PCACHE_SEG_KEYS_OFFSET
 
 block_pattern() {
 	pattern "log-$PCACHE_RUN_ID-$1" 4096
 }
 
-# The intact first segment is kept on the backing disk, far past the blocks
-# under test, so that every boot can start from it.
+# The first MiB of the intact segment is kept on the backing disk, far past
+# the blocks under test, so that every boot can start from it; the MiB
+# before it says where the segment is (its offset in pmem, in MiB), the MiB
+# after it holds pmem's first MiB: the superblock and the backing table,
+# whose clean_seq the writeback of an earlier boot raised (over the records
+# its read cache fills appended).
 SAVE_SEEK=$((512 << 20))
+
+# find_record SECTOR: "OFFSET INDEX" of the data record for SECTOR in the
+# log (OFFSET: its segment's, in MiB), read straight from /dev/pmem0.
+find_record() {
+	python3 - "$1" "$SEGMENTS_OFFSET" "$KEYS_OFFSET" "$(cat "$CACHE/segment_size")" <<'PY'
+import struct, sys
+sector, first, keys, seg_size = (int(a) for a in sys.argv[1:5])
+MAGIC, CLEAN = 0x79656b70, 0x4
+with open("/dev/pmem0", "rb") as f:
+    f.seek(0, 2)
+    size = f.tell()
+    for base in range(first, size - seg_size + 1, seg_size):
+        f.seek(base + keys)
+        area = f.read(seg_size // 64)
+        for i in range(len(area) // 64):
+            rec = area[64 * i:64 * i + 64]
+            magic, = struct.unpack_from("<I", rec, 4)
+            start, = struct.unpack_from("<Q", rec, 24)
+            flags, = struct.unpack_from("<I", rec, 40)
+            if magic == MAGIC and start == sector and not flags & CLEAN:
+                print(base >> 20, i)
+                sys.exit(0)
+sys.exit("no record of sector %d in the log" % sector)
+PY
+}
 
 setup() {
 	make_fsdax_namespace
@@ -37,20 +69,38 @@ setup() {
 		block_pattern "$i" | taskset -c 0 dd of=/dev/pcache0 bs=4096 seek="$i" \
 			oflag=direct status=none
 	done
-	dd if=/dev/pmem0 of="$(backing_path)" bs=1M skip=$((SEGMENTS_OFFSET >> 20)) \
+	local where last
+	where=$(find_record 0)
+	last=$(find_record $(((N - 1) * 8)))
+	[ "${where% *}" = "${last% *}" ] || fail "the blocks' records are in two segments: $where, $last"
+	echo "the records of blocks 0 and $((N - 1)): segment at ${where% *} MiB, records ${where#* } and ${last#* }"
+	printf '%-511s\n' "${where% *}" |
+		dd of="$(backing_path)" bs=512 seek=$(((SAVE_SEEK >> 9) - 2048)) oflag=direct status=none
+	dd if=/dev/pmem0 of="$(backing_path)" bs=1M skip="${where% *}" \
 		seek=$((SAVE_SEEK >> 20)) count=1 oflag=direct status=none
+	dd if=/dev/pmem0 of="$(backing_path)" bs=1M count=1 \
+		seek=$(((SAVE_SEEK >> 20) + 1)) oflag=direct status=none
 }
+
+# The segment's offset in pmem, in MiB, as setup saved it.
+SEGMENT_MIB=
 
 restore_segment() {
+	SEGMENT_MIB=$(dd if="$(backing_path)" bs=512 skip=$(((SAVE_SEEK >> 9) - 2048)) count=1 \
+		iflag=direct status=none | tr -dc 0-9)
+	[ -n "$SEGMENT_MIB" ] || fail "no segment saved"
 	dd if="$(backing_path)" of=/dev/pmem0 bs=1M skip=$((SAVE_SEEK >> 20)) \
-		seek=$((SEGMENTS_OFFSET >> 20)) count=1 iflag=direct conv=notrunc status=none
+		seek="$SEGMENT_MIB" count=1 iflag=direct conv=notrunc status=none
+	dd if="$(backing_path)" of=/dev/pmem0 bs=1M skip=$(((SAVE_SEEK >> 20) + 1)) \
+		count=1 iflag=direct conv=notrunc status=none
 }
 
-# Edit record K in pmem, before the module is loaded.  flip | torn | lap | seq
+# Edit the record of block K in pmem, before the module is loaded.
+# flip | torn | lap | seq
 damage_record() {
-	python3 - "$1" "$RECORDS" "$K" <<'PY'
+	python3 - "$1" $((SEGMENT_MIB * 1048576 + KEYS_OFFSET)) $((K * 8)) <<'PY'
 import struct, sys
-mode, base, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+mode, base, sector = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
 def crc32c(data, crc=0xffffffff):
     for b in data:
@@ -64,6 +114,12 @@ def seal(rec):
     rec[0:4] = struct.pack("<I", crc32c(bytes(rec)))
 
 with open("/dev/pmem0", "r+b", buffering=0) as f:
+    f.seek(base)
+    area = f.read(65536)
+    k = next(i for i in range(1, 1024)
+             if struct.unpack_from("<Q", area, 64 * i + 24)[0] == sector and
+             struct.unpack_from("<I", area, 64 * i + 4)[0] == 0x79656b70 and
+             not struct.unpack_from("<I", area, 64 * i + 40)[0] & 0x4)
     f.seek(base + 64 * (k - 1))
     prev = bytearray(f.read(64))
     rec = bytearray(f.read(64))
