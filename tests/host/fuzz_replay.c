@@ -5,7 +5,9 @@
  * of a backing device, and replayed the way pcache_replay_segment() does
  * it: the header checked, then pcache_key_check() record by record up to
  * the first that fails in each segment, each record it accepts inserted
- * into an index (pcache/index.c, with the kernel's rbtree).  Then the index is held to what replay
+ * into an index (pcache/index.c, with the kernel's rbtree), except clean
+ * ones (read cache fills), which replay checks but does not index.  Then
+ * the index is held to what replay
  * promises: every cached sector lies in the backing device, its data inside
  * the segment's data area, at the place of an accepted record that covers
  * it (or it reads as zeroes, when that record is one of zeroes), and that is
@@ -220,6 +222,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					broken("record refused without a reason", i);
 				break;
 			}
+			/* Clean data: checked and passed, not indexed. */
+			if (le32_to_cpu(rec->flags) & PCACHE_KEY_F_CLEAN)
+				continue;
 			key = (struct pcache_key){
 				.start = le64_to_cpu(rec->start),
 				.len = le32_to_cpu(rec->len),

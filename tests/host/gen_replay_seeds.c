@@ -30,10 +30,12 @@ struct input {
 /*
  * Seed @n: @nr records of @sectors each, over a device of 2^20 sectors;
  * every @zeroes-th one (if not 0) a record of zeroes, a discard every
- * other time.
+ * other time; every @clean-th one (if not 0, and not zeroes) clean data,
+ * as a read cache fill writes it.
  */
 static void write_seed(const char *dir, int n, u8 control, unsigned int nr,
-		       u32 sectors, u32 stride, unsigned int zeroes)
+		       u32 sectors, u32 stride, unsigned int zeroes,
+		       unsigned int clean)
 {
 	static struct input in;
 	u32 off = pcache_seg_data_offset(SEG_SIZE);
@@ -63,6 +65,8 @@ static void write_seed(const char *dir, int n, u8 control, unsigned int nr,
 			continue;
 		}
 		r->data_off = cpu_to_le32(off);
+		if (clean && i % clean == clean - 1)
+			r->flags = cpu_to_le32(PCACHE_KEY_F_CLEAN);
 		pcache_key_seal(r);
 		off += sectors * 512;
 	}
@@ -83,12 +87,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: gen_replay_seeds DIR\n");
 		return 2;
 	}
-	write_seed(argv[1], 0, 0, NR_RECORDS, 8, 8, 0);	/* sequential 4 KiB */
-	write_seed(argv[1], 1, 0, NR_RECORDS, 8, 4, 0);	/* overlapping */
-	write_seed(argv[1], 2, 0, NR_RECORDS, 1, 3, 0);	/* 512 B, overlapping */
-	write_seed(argv[1], 3, 0, 3, 32, 5000, 0);	/* a few large */
-	write_seed(argv[1], 4, 7, NR_RECORDS, 8, 1000, 0);	/* resealed */
-	write_seed(argv[1], 5, 0, NR_RECORDS, 8, 4, 3);	/* zeroes, discards */
-	printf("gen_replay_seeds: 6 seed inputs in %s\n", argv[1]);
+	write_seed(argv[1], 0, 0, NR_RECORDS, 8, 8, 0, 0);	/* sequential 4 KiB */
+	write_seed(argv[1], 1, 0, NR_RECORDS, 8, 4, 0, 0);	/* overlapping */
+	write_seed(argv[1], 2, 0, NR_RECORDS, 1, 3, 0, 0);	/* 512 B, overlapping */
+	write_seed(argv[1], 3, 0, 3, 32, 5000, 0, 0);		/* a few large */
+	write_seed(argv[1], 4, 7, NR_RECORDS, 8, 1000, 0, 0);	/* resealed */
+	write_seed(argv[1], 5, 0, NR_RECORDS, 8, 4, 3, 0);	/* zeroes, discards */
+	write_seed(argv[1], 6, 0, NR_RECORDS, 8, 4, 5, 2);	/* clean data too */
+	printf("gen_replay_seeds: 7 seed inputs in %s\n", argv[1]);
 	return 0;
 }
