@@ -19,6 +19,9 @@ done
 # Builtins only from here: the host root goes away as the guest powers off.
 power_off() {
 	sync
+	# The tty sends what was echoed (the EXIT marker) before the kernel's
+	# own power-off message, which does not wait for it.
+	sleep 0.5
 	echo o >/proc/sysrq-trigger
 	while :; do read -r -t 60 _ </dev/console || true; done
 }
