@@ -221,16 +221,15 @@ bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 
 		sectors = min_t(u64, *len, window - (pos & (window - 1)));
 	} else {
+		void *dst;
+
 		sectors = min(*len, room >> SECTOR_SHIFT);
 		data_off = head->data_off;
+		dst = pcache_seg_addr(cache, head->seg, data_off);
 		if (fill)
-			pcache_fill_to_pmem(fill, rq_off,
-					    pcache_seg_addr(cache, head->seg, data_off),
-					    sectors << SECTOR_SHIFT);
+			pcache_fill_to_pmem(fill, rq_off, dst, sectors << SECTOR_SHIFT);
 		else
-			pcache_rq_to_pmem(rq, rq_off,
-					  pcache_seg_addr(cache, head->seg, data_off),
-					  sectors << SECTOR_SHIFT);
+			pcache_rq_to_pmem(rq, rq_off, dst, sectors << SECTOR_SHIFT);
 	}
 	rec.seq = cpu_to_le64(atomic64_inc_return(&backing->seq));
 	rec.gen = cpu_to_le64(head->gen);
