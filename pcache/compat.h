@@ -198,6 +198,80 @@ pcache_alloc_disk(struct blk_mq_tag_set *set,
 }
 
 /*
+ * New limits for a live disk: a mode switch changes what the disk takes
+ * (discard, write zeroes) and whether it has a volatile write cache.
+ * Since 6.9 limits change as a whole, between queue_limits_start_update()
+ * (which takes the queue's limits lock) and a commit; the block layer
+ * takes that lock before it freezes the queue, and so does the caller:
+ * pcache_limits_start(), then the freeze, then pcache_limits_commit().
+ * Before 6.9, one setter per limit, with the queue frozen.
+ */
+struct pcache_limits_update {
+#ifdef PCACHE_HAVE_BLK_MQ_ALLOC_DISK_LIMITS
+	struct queue_limits lim;
+#endif
+};
+
+static inline void pcache_limits_start(struct gendisk *disk,
+				       struct pcache_limits_update *upd)
+{
+#ifdef PCACHE_HAVE_BLK_MQ_ALLOC_DISK_LIMITS
+	upd->lim = queue_limits_start_update(disk->queue);
+#endif
+}
+
+static inline int pcache_limits_commit(struct gendisk *disk,
+				       struct pcache_limits_update *upd,
+				       const struct pcache_disk_limits *pl)
+{
+	struct request_queue *q = disk->queue;
+#ifdef PCACHE_HAVE_BLK_MQ_ALLOC_DISK_LIMITS
+	struct queue_limits *lim = &upd->lim;
+	int ret;
+
+	lim->max_hw_discard_sectors = pl->max_discard_sectors;
+	lim->max_write_zeroes_sectors = pl->max_write_zeroes_sectors;
+	lim->discard_granularity = pl->discard_granularity;
+#ifdef PCACHE_HAVE_QUEUE_LIMITS_FEATURES
+	lim->features &= ~(BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA);
+	if (pl->write_cache)
+		lim->features |= BLK_FEAT_WRITE_CACHE;
+	if (pl->fua)
+		lim->features |= BLK_FEAT_FUA;
+#endif
+	ret = queue_limits_commit_update(q, lim);
+	if (ret)
+		return ret;
+#else
+	blk_queue_max_discard_sectors(q, pl->max_discard_sectors);
+	blk_queue_max_write_zeroes_sectors(q, pl->max_write_zeroes_sectors);
+	q->limits.discard_granularity = pl->discard_granularity;
+#endif
+#ifndef PCACHE_HAVE_QUEUE_LIMITS_FEATURES
+	blk_queue_write_cache(q, pl->write_cache, pl->fua);
+#endif
+	return 0;
+}
+
+/* Freeze and unfreeze a queue: since 6.14 the freeze saves noio state. */
+#ifdef PCACHE_HAVE_BLK_MQ_FREEZE_QUEUE_MEMFLAGS
+#define pcache_freeze_queue(q)			blk_mq_freeze_queue(q)
+#define pcache_unfreeze_queue(q, memflags)	blk_mq_unfreeze_queue(q, memflags)
+#else
+static inline unsigned int pcache_freeze_queue(struct request_queue *q)
+{
+	blk_mq_freeze_queue(q);
+	return 0;
+}
+
+static inline void pcache_unfreeze_queue(struct request_queue *q,
+					 unsigned int memflags)
+{
+	blk_mq_unfreeze_queue(q);
+}
+#endif
+
+/*
  * Before current->plug is swapped: since 6.9 a plug may hold a timestamp
  * (PF_BLOCK_TS) that the scheduler clears through current->plug.
  */
