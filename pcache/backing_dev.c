@@ -20,24 +20,11 @@
 
 #include "pcache.h"
 
-static const char * const pcache_mode_names[PCACHE_MODE_NR] = {
-	[PCACHE_MODE_WRITEBACK]		= "writeback",
-	[PCACHE_MODE_WRITETHROUGH]	= "writethrough",
-	[PCACHE_MODE_WRITEAROUND]	= "writearound",
-	[PCACHE_MODE_NONE]		= "none",
-};
-
 static const char * const pcache_backing_state_names[] = {
 	[PCACHE_BACKING_MISSING]	= "missing",
 	[PCACHE_BACKING_ATTACHED]	= "attached",
 	[PCACHE_BACKING_DETACHING]	= "detaching",
 };
-
-static inline struct pcache_backing_entry *
-pcache_backing_entry(struct pcache_backing *backing)
-{
-	return &backing->cache->table->entries[backing->id];
-}
 
 static u32 pcache_backing_quota(struct pcache_backing *backing)
 {
@@ -83,6 +70,7 @@ static struct pcache_backing *pcache_backing_alloc(struct pcache_cache *cache,
 	backing->read_cache = true;
 	backing->sequential_cutoff = PCACHE_SEQUENTIAL_CUTOFF_DEFAULT;
 	mutex_init(&backing->open_lock);
+	pcache_mode_backing_init(backing);
 	device_initialize(&backing->dev);
 	backing->dev.parent = &cache->dev;
 	backing->dev.type = &pcache_backing_type;
@@ -660,6 +648,12 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 		       cache->id, id);
 		goto out_unlock;
 	}
+	ret = -EBUSY;
+	if (backing->mode_switching) {
+		pr_err("cache%d: detach: backing%u is switching modes; try again when it is done\n",
+		       cache->id, id);
+		goto out_unlock;
+	}
 	attached = backing->state == PCACHE_BACKING_ATTACHED;
 	owned = pcache_cache_segments_owned(cache, id);
 	ret = -EBUSY;
@@ -690,7 +684,7 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 		pr_info("cache%d: backing%u: writing back %llu bytes before detaching\n",
 			cache->id, id,
 			pcache_dirty_bytes(backing));
-		ret = pcache_wb_drain(backing);
+		ret = pcache_wb_drain(backing, 0);
 		if (ret) {
 			mutex_lock(&cache->lock);
 			backing->state = PCACHE_BACKING_ATTACHED;
@@ -771,7 +765,6 @@ BACKING_ENTRY_ATTR(cache_size, "%llu",
 		   (u64)pcache_backing_quota(backing) * cache->segment_size);
 BACKING_ENTRY_ATTR(segments_total, "%u", pcache_backing_quota(backing));
 BACKING_ENTRY_ATTR(segments_used, "%u", pcache_cache_segments_owned(cache, backing->id));
-BACKING_ENTRY_ATTR(mode, "%s", pcache_mode_names[le32_to_cpu(pcache_backing_entry(backing)->mode)]);
 BACKING_ENTRY_ATTR(state, "%s", pcache_backing_state_names[backing->state]);
 BACKING_ENTRY_ATTR(disk, "%s", backing->state == PCACHE_BACKING_ATTACHED ?
 		   backing->disk->disk_name : "");
@@ -784,7 +777,6 @@ static struct attribute *pcache_backing_attrs[] = {
 	&dev_attr_cache_size.attr,
 	&dev_attr_segments_total.attr,
 	&dev_attr_segments_used.attr,
-	&dev_attr_mode.attr,
 	&dev_attr_state.attr,
 	&dev_attr_disk.attr,
 	NULL,
@@ -796,6 +788,7 @@ static const struct attribute_group pcache_backing_group = {
 
 static const struct attribute_group *pcache_backing_groups[] = {
 	&pcache_backing_group,
+	&pcache_mode_attr_group,
 	&pcache_wb_attr_group,
 	&pcache_fill_attr_group,
 	&pcache_backing_stats_group,

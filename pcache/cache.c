@@ -307,6 +307,22 @@ void pcache_spare_refill(struct pcache_backing *backing,
 		pcache_extent_free(ext, NULL);
 }
 
+/*
+ * Index a key pcache_log_append() just returned, over what the index held
+ * (@replaced: as for pcache_index_add()); then its segment may be reclaimed.
+ */
+void pcache_log_index(struct pcache_backing *backing,
+		      const struct pcache_key *key, u64 *replaced)
+{
+	struct pcache_extent *spare;
+
+	spare = pcache_index_add(backing, key, GFP_NOIO, replaced);
+	/* Pairs with pcache_wb_reclaimable(): the key is in the index. */
+	smp_mb__before_atomic();
+	atomic_dec(&backing->cache->segs[key->seg].inserting);
+	pcache_spare_refill(backing, spare, GFP_NOIO);
+}
+
 /* A WRITE, WRITE_ZEROES or DISCARD, durable in pmem on return. */
 blk_status_t pcache_cache_write(struct pcache_backing *backing,
 				struct request *rq)
@@ -314,7 +330,6 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
 	sector_t pos = blk_rq_pos(rq);
 	u32 left = blk_rq_sectors(rq), done = 0, len, key_flags = 0;
-	struct pcache_extent *spare;
 	struct pcache_key key;
 	u64 replaced = 0;
 
@@ -333,11 +348,7 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 			pcache_wb_wait_for_room(backing);
 			continue;
 		}
-		spare = pcache_index_add(backing, &key, GFP_NOIO, &replaced);
-		/* Pairs with pcache_wb_reclaimable(): the key is in the index. */
-		smp_mb__before_atomic();
-		atomic_dec(&backing->cache->segs[key.seg].inserting);
-		pcache_spare_refill(backing, spare, GFP_NOIO);
+		pcache_log_index(backing, &key, &replaced);
 		pos += len;
 		done += len;
 		left -= len;
@@ -589,7 +600,7 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 	memcpy(backing->uuid, entry->uuid, PCACHE_UUID_SIZE);
 	backing->epoch = le64_to_cpu(entry->epoch);
 	backing->quota = le32_to_cpu(entry->quota_segments);
-	backing->caching = le32_to_cpu(entry->mode) == PCACHE_MODE_WRITEBACK;
+	backing->mode = le32_to_cpu(entry->mode);
 	backing->clean_seq = le64_to_cpu(entry->clean_seq);
 	ret = pcache_index_init(&backing->index,
 				bdev_nr_sectors(backing->bdev.bdev), 0);
@@ -704,8 +715,12 @@ int pcache_cache_init(void)
 		goto out_mempool;
 	if (pcache_fill_init())
 		goto out_wb;
+	if (pcache_mode_init())
+		goto out_fill;
 	return 0;
 
+out_fill:
+	pcache_fill_exit();
 out_wb:
 	pcache_wb_exit();
 out_mempool:
@@ -717,6 +732,7 @@ out_slab:
 
 void pcache_cache_exit(void)
 {
+	pcache_mode_exit();
 	pcache_fill_exit();
 	pcache_wb_exit();
 	mempool_destroy(pcache_extent_mempool);

@@ -11,10 +11,11 @@
  *
  * In writeback mode requests go through the cache (cache.c), and the disk
  * advertises no volatile write cache: a completed write is in pmem; so
- * are a completed DISCARD and WRITE_ZEROES, of any size.  In the
- * other modes (for now) every request goes to the backing device, and the
- * disk advertises exactly the backing device's write cache and FUA, so that
- * a completed FLUSH or FUA write means what it says.
+ * are a completed DISCARD and WRITE_ZEROES, of any size.  In the other
+ * modes writes go to the backing device (around the log, mode.c, or as
+ * they are in mode none), and the disk advertises exactly the backing
+ * device's write cache and FUA, so that a completed FLUSH or FUA write
+ * means what it says.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -38,7 +39,7 @@ bool pcache_is_pcache_disk(dev_t devt)
 	return MAJOR(devt) == pcache_major;
 }
 
-static void pcache_request_end(struct request *rq, blk_status_t status)
+void pcache_request_end(struct request *rq, blk_status_t status)
 {
 	pcache_stats_account(rq->q->queuedata, rq, status);
 	blk_mq_end_request(rq, status);
@@ -48,7 +49,11 @@ void pcache_request_put(struct request *rq)
 {
 	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
 
-	if (atomic_dec_and_test(&preq->pending))
+	if (!atomic_dec_and_test(&preq->pending))
+		return;
+	if (preq->around)
+		pcache_around_done(rq);
+	else
 		pcache_request_end(rq, READ_ONCE(preq->status));
 }
 
@@ -81,8 +86,7 @@ struct bio *pcache_backing_bio(struct pcache_backing *backing,
 }
 
 /* Send a request to the backing device, in as few bios as it takes. */
-static void pcache_passthrough(struct pcache_backing *backing,
-			       struct request *rq)
+void pcache_passthrough(struct pcache_backing *backing, struct request *rq)
 {
 	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
 	blk_opf_t opf = req_op(rq) |
@@ -101,6 +105,12 @@ static void pcache_passthrough(struct pcache_backing *backing,
 		bio = pcache_backing_bio(backing, rq, REQ_OP_WRITE | REQ_PREFLUSH,
 					 0, 0);
 		submit_bio(bio);
+		pcache_request_put(rq);
+		return;
+	}
+	if (req_op(rq) == REQ_OP_DISCARD &&
+	    !bdev_max_discard_sectors(backing->bdev.bdev)) {
+		/* A hint the backing device does not take (writearound). */
 		pcache_request_put(rq);
 		return;
 	}
@@ -137,6 +147,7 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct pcache_request *preq = blk_mq_rq_to_pdu(bd->rq);
 	struct blk_plug *submitter_plug, plug;
 	struct request *rq = bd->rq;
+	u32 mode;
 
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
@@ -152,6 +163,7 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 	blk_mq_start_request(rq);
 	preq->start_ns = ktime_get_ns();
 	preq->kind = PCACHE_RQ_BYPASS;
+	preq->around = false;
 	/*
 	 * queue_rq may be called while the submitter's plug is being flushed
 	 * (blk_mq_plug_issue_direct pops requests off the plug list): neither
@@ -163,7 +175,9 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 	submitter_plug = current->plug;
 	pcache_plug_forget_ts();
 	current->plug = NULL;
-	if (backing->caching && req_op(rq) != REQ_OP_READ) {
+	/* Stable while the request is in flight: a switch freezes the queue. */
+	mode = READ_ONCE(backing->mode);
+	if (mode == PCACHE_MODE_WRITEBACK && req_op(rq) != REQ_OP_READ) {
 		/*
 		 * Writes are durable in pmem when they complete; so is a
 		 * flush.  Neither sends a bio down: no plug of our own.
@@ -174,10 +188,12 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return BLK_STS_OK;
 	}
 	blk_start_plug(&plug);
-	if (!backing->caching)
+	if (mode == PCACHE_MODE_NONE || req_op(rq) == REQ_OP_FLUSH)
 		pcache_passthrough(backing, rq);
-	else
+	else if (req_op(rq) == REQ_OP_READ)
 		pcache_cache_read(backing, rq);
+	else
+		pcache_around_write(backing, rq);
 	blk_finish_plug(&plug);
 	current->plug = submitter_plug;
 	return BLK_STS_OK;
@@ -243,6 +259,31 @@ void pcache_disk_unclaim_removal(struct pcache_backing *backing)
 	mutex_unlock(&backing->open_lock);
 }
 
+/*
+ * The limits that depend on the mode.  Through the log (writeback), a
+ * completed write is durable in pmem, and discards and zeroes of any size
+ * are records without data.  Around the log, the backing device takes the
+ * writes: the disk has its write cache and FUA, and its write zeroes;
+ * discards of any size drop cached data and go down if it takes them.
+ */
+void pcache_disk_mode_limits(struct pcache_backing *backing, u32 mode,
+			     struct pcache_disk_limits *lim)
+{
+	struct block_device *bdev = backing->bdev.bdev;
+	bool log = mode == PCACHE_MODE_WRITEBACK;
+	bool around = mode == PCACHE_MODE_WRITETHROUGH ||
+		      mode == PCACHE_MODE_WRITEAROUND;
+
+	lim->max_discard_sectors = log || around ? UINT_MAX >> SECTOR_SHIFT :
+				   bdev_max_discard_sectors(bdev);
+	lim->max_write_zeroes_sectors = log ? UINT_MAX >> SECTOR_SHIFT :
+					bdev_write_zeroes_sectors(bdev);
+	lim->discard_granularity = log || around ? bdev_logical_block_size(bdev) :
+				   bdev_discard_granularity(bdev);
+	lim->write_cache = !log && bdev_write_cache(bdev);
+	lim->fua = !log && bdev_fua(bdev);
+}
+
 int pcache_disk_create(struct pcache_backing *backing)
 {
 	struct block_device *bdev = backing->bdev.bdev;
@@ -252,25 +293,11 @@ int pcache_disk_create(struct pcache_backing *backing)
 		.physical_block_size	= bdev_physical_block_size(bdev),
 		.io_min			= bdev_io_min(bdev),
 		.max_hw_sectors		= PCACHE_MAX_HW_SECTORS,
-		/*
-		 * The cache takes discards and zeroes of any size as records
-		 * without data; otherwise the backing device must take them.
-		 */
-		.max_discard_sectors	= backing->caching ? UINT_MAX >> SECTOR_SHIFT :
-					  bdev_max_discard_sectors(bdev),
-		.max_write_zeroes_sectors = backing->caching ?
-					  UINT_MAX >> SECTOR_SHIFT :
-					  bdev_write_zeroes_sectors(bdev),
-		.discard_granularity	= backing->caching ?
-					  bdev_logical_block_size(bdev) :
-					  bdev_discard_granularity(bdev),
-		/* Through the cache, a completed write is durable in pmem. */
-		.write_cache		= !backing->caching && bdev_write_cache(bdev),
-		.fua			= !backing->caching && bdev_fua(bdev),
 	};
 	struct gendisk *disk;
 	int index, ret;
 
+	pcache_disk_mode_limits(backing, backing->mode, &lim);
 	index = ida_alloc_max(&pcache_disk_ida,
 			      (1 << MINORBITS) / PCACHE_DISK_MINORS - 1,
 			      GFP_KERNEL);

@@ -88,7 +88,7 @@ static void pcache_fill_free(struct pcache_fill *fill)
  * Room for clean data: never the reserve that writes need.  Without room,
  * reclaim is asked to free the oldest clean segments.
  */
-static bool pcache_fill_has_room(struct pcache_backing *backing)
+bool pcache_fill_has_room(struct pcache_backing *backing)
 {
 	u32 used = READ_ONCE(backing->segs_used);
 

@@ -145,7 +145,12 @@ struct pcache_backing {
 	bool removing;
 
 	/* The cache, while attached (cache.c). */
-	bool caching;			/* mode writeback: I/O goes through the log */
+	u8 mode;			/* enum pcache_cache_mode; see mode.c */
+	bool mode_switching;		/* under cache->lock */
+	/* Writes around the log in flight, and their works (mode.c). */
+	spinlock_t around_lock;		/* around_list, around_conflict */
+	struct list_head around_list;
+	struct mutex around_mutex;	/* their works, one at a time */
 	u8 uuid[PCACHE_UUID_SIZE];
 	u64 epoch;
 	u32 quota;			/* segments */
@@ -204,6 +209,11 @@ struct pcache_request {
 	bool replaced;			/* writes: older cached data replaced */
 	u32 hit_sectors;		/* reads: served from the cache */
 	bool seq_bypass;		/* reads: a stream past the cutoff */
+	/* Writes around the log (mode.c). */
+	bool around;
+	bool around_conflict;		/* overlapped another in flight */
+	struct list_head around_node;
+	struct work_struct around_work;
 	u64 start_ns;
 	DECLARE_BITMAP(hit, PCACHE_MAX_HW_SECTORS);	/* reads: sectors served */
 };
@@ -257,11 +267,22 @@ void pcache_head_close(struct pcache_backing *backing, struct pcache_head *head)
 bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 		       struct pcache_fill *fill, u32 rq_off, sector_t pos,
 		       u32 *len, u32 key_flags, struct pcache_key *key);
+void pcache_log_index(struct pcache_backing *backing,
+		      const struct pcache_key *key, u64 *replaced);
 struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
 				       const struct pcache_key *key, gfp_t gfp,
 				       u64 *replaced);
 void pcache_spare_refill(struct pcache_backing *backing,
 			 struct pcache_extent *ext, gfp_t gfp);
+
+/* mode.c */
+extern const char * const pcache_mode_names[PCACHE_MODE_NR];
+extern const struct attribute_group pcache_mode_attr_group;
+int pcache_mode_init(void);
+void pcache_mode_exit(void);
+void pcache_mode_backing_init(struct pcache_backing *backing);
+void pcache_around_write(struct pcache_backing *backing, struct request *rq);
+void pcache_around_done(struct request *rq);
 
 /* fill.c */
 int pcache_fill_init(void);
@@ -273,6 +294,7 @@ void pcache_fill_abandon(struct pcache_fill *fill);
 void pcache_fill_attach(struct pcache_fill *fill, struct bio *bio);
 void pcache_fill_to_pmem(struct pcache_fill *fill, u32 off, void *dst, u32 len);
 void pcache_fill_wait(struct pcache_backing *backing);
+bool pcache_fill_has_room(struct pcache_backing *backing);
 bool pcache_fill_stream_bypass(struct pcache_backing *backing,
 			       struct request *rq);
 extern const struct attribute_group pcache_fill_attr_group;
@@ -291,6 +313,12 @@ static inline u32 pcache_extent_flags(u32 key_flags)
 
 struct pcache_extent *pcache_extent_alloc(void *gfp);
 void pcache_extent_free(struct pcache_extent *ext, void *ctx);
+
+static inline struct pcache_backing_entry *
+pcache_backing_entry(struct pcache_backing *backing)
+{
+	return &backing->cache->table->entries[backing->id];
+}
 
 static inline void *pcache_seg_addr(struct pcache_cache *cache, u32 seg,
 				    u32 off)
@@ -314,7 +342,7 @@ void pcache_wb_kick(struct pcache_backing *backing, bool now);
 void pcache_wb_seg_opened(struct pcache_backing *backing);
 void pcache_wb_fill_wants_room(struct pcache_backing *backing);
 void pcache_wb_wait_for_room(struct pcache_backing *backing);
-int pcache_wb_drain(struct pcache_backing *backing);
+int pcache_wb_drain(struct pcache_backing *backing, u64 most);
 void pcache_wb_stop(struct pcache_backing *backing);
 void pcache_wb_start(struct pcache_backing *backing);
 extern const struct attribute_group pcache_wb_attr_group;
@@ -324,6 +352,10 @@ struct bio *pcache_backing_bio(struct pcache_backing *backing,
 			       struct request *rq, blk_opf_t opf,
 			       unsigned short nr_vecs, sector_t sector);
 void pcache_request_put(struct request *rq);
+void pcache_request_end(struct request *rq, blk_status_t status);
+void pcache_passthrough(struct pcache_backing *backing, struct request *rq);
+void pcache_disk_mode_limits(struct pcache_backing *backing, u32 mode,
+			     struct pcache_disk_limits *lim);
 int pcache_disk_init(void);
 void pcache_disk_exit(void);
 int pcache_disk_create(struct pcache_backing *backing);

@@ -864,14 +864,15 @@ void pcache_wb_wait_for_room(struct pcache_backing *backing)
  * Write everything back, for a detach: the disk takes no I/O any more.
  * Interrupted by a signal, it returns -EINTR and the cache stays as it is.
  */
-int pcache_wb_drain(struct pcache_backing *backing)
+int pcache_wb_drain(struct pcache_backing *backing, u64 most)
 {
 	int ret;
 
 	WRITE_ONCE(backing->draining, true);
 	pcache_wb_kick(backing, true);
 	ret = wait_event_interruptible(backing->clean_wait,
-				       pcache_wb_clean(backing));
+				       pcache_wb_clean(backing) ||
+				       (most && pcache_dirty_bytes(backing) <= most));
 	WRITE_ONCE(backing->draining, false);
 	return ret ? -EINTR : 0;
 }
