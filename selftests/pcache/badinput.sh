@@ -671,7 +671,7 @@ test_detach_malformed() {
 test_read_only() {
 	local f got before
 	for f in "$BUS/format_version" "$CACHE"/{path,uuid,size,segment_size,segments_total,segments_reserved,segments_used,state} \
-		"$CACHE"/backing0/{id,path,uuid,size,cache_size,segments_total,segments_used,mode,state,disk}; do
+		"$CACHE"/backing0/{id,path,uuid,size,cache_size,segments_total,segments_used,state,disk}; do
 		[ -e "$f" ] || { echo "${f#"$BUS"/}: missing" && CHECKS_FAILED=$((CHECKS_FAILED + 1)) && continue; }
 		before=$(snapshot)
 		got=$(sysfs_write "$f" '0\n')

@@ -93,6 +93,31 @@ sysfs_state() {
 	[ "${#files[@]}" -eq 0 ] || grep -s -H '' "${files[@]}" || true
 }
 
+# write_errno FILE VALUE: the errno name of one write(2) of VALUE, or OK.
+write_errno() {
+	python3 -c 'import errno, os, sys
+try:
+    fd = os.open(sys.argv[1], os.O_WRONLY)
+    os.write(fd, sys.argv[2].encode())
+    print("OK")
+except OSError as e:
+    print(errno.errorcode[e.errno])' "$1" "$2"
+}
+
+# refused_einval FILE VALUE: writing VALUE to FILE fails with EINVAL, logs
+# one "pcache: " line and leaves FILE as it was.
+refused_einval() {
+	local before got n
+	before=$(cat "$1")
+	dmesg -C
+	got=$(write_errno "$1" "$2")
+	n=$(dmesg | grep -c 'pcache: ') || true
+	echo "${1##*/} <- '$2': $got; $(dmesg | grep 'pcache: ' | sed 's/^\[[ 0-9.]*\] //')"
+	[ "$got" = EINVAL ] || fail "${1##*/} <- '$2': $got, not EINVAL"
+	[ "$n" = 1 ] || fail "${1##*/} <- '$2': $n log lines, not one"
+	[ "$(cat "$1")" = "$before" ] || fail "${1##*/} changed to $(cat "$1")"
+}
+
 # backing_path [N]: the persistent name of the guest's Nth test disk (from 0).
 backing_path() {
 	printf '%s\n' /dev/disk/by-id/virtio-* | sort | sed -n "$((${1:-0} + 1))p"

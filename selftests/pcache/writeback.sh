@@ -94,17 +94,6 @@ slow_table() {
 	echo "0 $(blockdev --getsz "$LOWER") delay $LOWER 0 100"
 }
 
-# write_errno FILE VALUE: the errno name of one write(2), or OK.
-write_errno() {
-	python3 -c 'import errno, os, sys
-try:
-    fd = os.open(sys.argv[1], os.O_WRONLY)
-    os.write(fd, sys.argv[2].encode())
-    print("OK")
-except OSError as e:
-    print(errno.errorcode[e.errno])' "$1" "$2"
-}
-
 # Random writes of 4 KiB to 64 KiB over 4x the quota, verified as they go
 # (read-write job with no reads: fio checks each block's seed, see verify.sh).
 FIO_JOB=(--name=wb --ioengine=libaio --direct=1 --iodepth=8 --verify=crc32c
@@ -159,15 +148,7 @@ test_defaults() {
 
 # refused FILE VALUE: EINVAL, one "pcache: " line, the value unchanged.
 refused() {
-	local file=$B/$1 before got n
-	before=$(cat "$file")
-	dmesg -C
-	got=$(write_errno "$file" "$2")
-	n=$(dmesg | grep -c 'pcache: ') || true
-	echo "$1 <- '$2': $got; $(dmesg | grep 'pcache: ' | sed 's/^\[[ 0-9.]*\] //')"
-	[ "$got" = EINVAL ] || fail "$1 <- '$2': $got, not EINVAL"
-	[ "$n" = 1 ] || fail "$1 <- '$2': $n log lines, not one"
-	[ "$(cat "$file")" = "$before" ] || fail "$1 changed to $(cat "$file")"
+	refused_einval "$B/$1" "$2"
 }
 
 test_tunables() {
