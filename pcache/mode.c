@@ -377,7 +377,7 @@ void pcache_mode_backing_init(struct pcache_backing *backing)
 int pcache_mode_init(void)
 {
 	/* Requests complete from it: it must make progress under reclaim. */
-	pcache_around_wq = alloc_workqueue("pcache_around", WQ_MEM_RECLAIM, 0);
+	pcache_around_wq = alloc_workqueue("pcache_around", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	return pcache_around_wq ? 0 : -ENOMEM;
 }
 
