@@ -987,6 +987,25 @@ PCACHE_WB_STAT_ATTR(writeback_errors, atomic64_read(&backing->wb_errors));
 PCACHE_WB_STAT_ATTR(segments_reclaimed, atomic64_read(&backing->segs_reclaimed));
 PCACHE_WB_STAT_ATTR(waits_for_space, atomic64_read(&backing->waits_for_space));
 
+/*
+ * writeback_delay_ms changed: a round due later than the new delay allows
+ * comes sooner.  Under cache->lock, attached: detach has not stopped
+ * writeback, and cannot until the lock is dropped.
+ */
+static void pcache_wb_delay_changed(struct pcache_backing *backing)
+{
+	unsigned long delay = msecs_to_jiffies(READ_ONCE(backing->wb_delay_ms));
+
+	lockdep_assert_held(&backing->cache->lock);
+	if (backing->state != PCACHE_BACKING_ATTACHED ||
+	    READ_ONCE(backing->wb_stopped) ||
+	    !delayed_work_pending(&backing->wb_work) ||
+	    !time_after(READ_ONCE(backing->wb_due), jiffies + delay))
+		return;
+	WRITE_ONCE(backing->wb_due, jiffies + delay);
+	mod_delayed_work(pcache_wb_wq, &backing->wb_work, delay);
+}
+
 static ssize_t pcache_wb_tunable_show(struct device *dev, char *buf,
 				      size_t offset)
 {
@@ -1029,6 +1048,8 @@ static ssize_t pcache_wb_tunable_store(struct device *dev, const char *buf,
 		ret = 0;
 	if (!ret)
 		WRITE_ONCE(*field, value);
+	if (!ret && field == &backing->wb_delay_ms)
+		pcache_wb_delay_changed(backing);
 	mutex_unlock(&cache->lock);
 	return ret ? ret : count;
 }
