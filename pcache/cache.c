@@ -57,8 +57,12 @@ void pcache_extent_free(struct pcache_extent *ext, void *ctx)
 	mempool_free(ext, pcache_extent_mempool);
 }
 
-/* Copy between the request's data at byte @off and pmem. */
-static void pcache_rq_to_pmem(struct request *rq, u32 off, void *dst, u32 len)
+/*
+ * Copy the request's data from byte @off to pmem; with @crc, also the
+ * CRC32C of what was copied.
+ */
+static void pcache_rq_to_pmem(struct request *rq, u32 off, void *dst, u32 len,
+			      u32 *crc)
 {
 	struct req_iterator iter;
 	struct bio_vec bv;
@@ -76,6 +80,8 @@ static void pcache_rq_to_pmem(struct request *rq, u32 off, void *dst, u32 len)
 		n = min(bv.bv_len - skip, len);
 		src = kmap_local_page(bv.bv_page);
 		memcpy_flushcache(dst, src + bv.bv_offset + skip, n);
+		if (crc)
+			*crc = pcache_crc32c(*crc, src + bv.bv_offset + skip, n);
 		kunmap_local(src);
 		dst += n;
 		len -= n;
@@ -202,7 +208,8 @@ bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 	bool zeroes = key_flags & PCACHE_KEY_F_ZEROES;
 	struct pcache_key_record rec = {};
 	struct pcache_head *head;
-	u32 room, sectors, data_off = 0;
+	u32 room, sectors, data_off = 0, crc = ~0u;
+	u32 *data_crc = cache->data_crc ? &crc : NULL;
 
 	head = raw_cpu_ptr(backing->heads);
 	spin_lock(&head->lock);
@@ -227,9 +234,13 @@ bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 		data_off = head->data_off;
 		dst = pcache_seg_addr(cache, head->seg, data_off);
 		if (fill)
-			pcache_fill_to_pmem(fill, rq_off, dst, sectors << SECTOR_SHIFT);
+			pcache_fill_to_pmem(fill, rq_off, dst,
+					    sectors << SECTOR_SHIFT, data_crc);
 		else
-			pcache_rq_to_pmem(rq, rq_off, dst, sectors << SECTOR_SHIFT);
+			pcache_rq_to_pmem(rq, rq_off, dst,
+					  sectors << SECTOR_SHIFT, data_crc);
+		if (data_crc)
+			rec.data_crc = cpu_to_le32(crc);
 	}
 	rec.seq = cpu_to_le64(atomic64_inc_return(&backing->seq));
 	rec.gen = cpu_to_le64(head->gen);
@@ -248,7 +259,8 @@ bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 	key->len = sectors;
 	key->seg = head->seg;
 	key->seg_off = data_off;
-	key->flags = pcache_extent_flags(key_flags);
+	key->flags = pcache_extent_flags(key_flags) |
+		     pcache_extent_rec(head->nr_keys);
 	key->seq = le64_to_cpu(rec.seq);
 	if (!zeroes)
 		head->data_off += sectors << SECTOR_SHIFT;
@@ -357,12 +369,70 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 	return BLK_STS_OK;
 }
 
+/* Data CRCs are checked this many bytes at a time, copied off pmem. */
+#define PCACHE_DATA_CHECK_CHUNK	256
+
+/*
+ * With data CRCs: does the data of record @rec_index of segment @seg match
+ * its CRC?  The record is read again (pmem may have changed since it was
+ * appended) and must be intact; the data is read with machine-check-safe
+ * copies, a chunk at a time.  Returns 0, or -EBADMSG, counted.
+ */
+int pcache_data_check(struct pcache_backing *backing, u32 seg, u32 rec_index)
+{
+	struct pcache_cache *cache = backing->cache;
+	u32 keys_max = pcache_seg_keys_size(cache->segment_size) / PCACHE_KEY_SIZE;
+	u8 buf[PCACHE_DATA_CHECK_CHUNK];
+	struct pcache_key_record rec;
+	u32 off, bytes, crc = ~0u;
+	const char *why = NULL;
+
+	if (rec_index >= keys_max ||
+	    copy_mc_to_kernel(&rec, pcache_seg_addr(cache, seg, PCACHE_SEG_KEYS_OFFSET +
+						    rec_index * PCACHE_KEY_SIZE),
+			      sizeof(rec))) {
+		why = "its record cannot be read";
+		goto bad;
+	}
+	off = le32_to_cpu(rec.data_off);
+	bytes = le32_to_cpu(rec.len) << SECTOR_SHIFT;
+	if (le32_to_cpu(rec.magic) != PCACHE_KEY_MAGIC ||
+	    le32_to_cpu(rec.crc) != pcache_meta_crc(&rec, sizeof(rec)) ||
+	    off < pcache_seg_data_offset(cache->segment_size) ||
+	    bytes > cache->segment_size - off) {
+		why = "its record is damaged";
+		goto bad;
+	}
+	while (bytes) {
+		u32 n = min_t(u32, bytes, sizeof(buf));
+
+		if (copy_mc_to_kernel(buf, pcache_seg_addr(cache, seg, off), n)) {
+			why = "media error";
+			goto bad;
+		}
+		crc = pcache_crc32c(crc, buf, n);
+		off += n;
+		bytes -= n;
+	}
+	if (crc == le32_to_cpu(rec.data_crc))
+		return 0;
+	why = "data CRC mismatch";
+bad:
+	atomic64_inc(&backing->data_crc_errors);
+	pr_err_ratelimited("cache%d: backing%u: segment %u record %u: %s\n",
+			   cache->id, backing->id, seg, rec_index, why);
+	return -EBADMSG;
+}
+
 struct pcache_read_ctx {
 	struct pcache_backing *backing;
 	struct request *rq;
 	struct pcache_request *preq;
 	sector_t pos;
 	int error;
+	/* The record whose data CRC was checked last: pieces share it. */
+	u32 checked_seg;
+	u32 checked_rec;
 };
 
 /* Under the partition lock: copy a hit, note which sectors it filled. */
@@ -370,15 +440,23 @@ static int pcache_read_piece(void *data, u64 start, u32 len,
 			     const struct pcache_extent *hit, u32 seg_off)
 {
 	struct pcache_read_ctx *ctx = data;
+	struct pcache_backing *backing = ctx->backing;
 	u32 first = start - ctx->pos;
 
 	if (!hit)
 		return 0;
+	if (backing->cache->data_crc && !(hit->flags & PCACHE_EXTENT_ZEROES) &&
+	    (hit->seg != ctx->checked_seg ||
+	     pcache_extent_rec_index(hit->flags) != ctx->checked_rec)) {
+		ctx->checked_seg = hit->seg;
+		ctx->checked_rec = pcache_extent_rec_index(hit->flags);
+		if (pcache_data_check(backing, hit->seg, ctx->checked_rec))
+			ctx->error = -EBADMSG;
+	}
 	if (pcache_pmem_to_rq(ctx->rq, first << SECTOR_SHIFT,
 			      hit->flags & PCACHE_EXTENT_ZEROES ? NULL :
-			      pcache_seg_addr(ctx->backing->cache, hit->seg,
-					      seg_off),
-			      len << SECTOR_SHIFT))
+			      pcache_seg_addr(backing->cache, hit->seg, seg_off),
+			      len << SECTOR_SHIFT) && !ctx->error)
 		ctx->error = -EIO;
 	bitmap_set(ctx->preq->hit, first, len);
 	ctx->preq->hit_sectors += len;
@@ -446,6 +524,7 @@ void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
 	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
 	struct pcache_read_ctx ctx = {
 		.backing = backing, .rq = rq, .preq = preq, .pos = blk_rq_pos(rq),
+		.checked_seg = U32_MAX,
 	};
 	int fill_gen;
 
@@ -463,8 +542,10 @@ void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
 	fill_gen = atomic_read_acquire(&backing->reclaim_gen);
 	pcache_index_lookup(&backing->index, blk_rq_pos(rq), blk_rq_sectors(rq),
 			    pcache_read_piece, &ctx);
+	/* Never the data of a record that fails its CRC: an I/O error. */
 	if (ctx.error)
-		preq->status = BLK_STS_MEDIUM;
+		preq->status = ctx.error == -EBADMSG ? BLK_STS_IOERR :
+			       BLK_STS_MEDIUM;
 
 	pcache_read_misses(backing, rq, preq, fill_gen);
 	pcache_request_put(rq);
@@ -516,6 +597,7 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		.data_end = pcache_seg_data_offset(cache->segment_size),
 		.segment_size = cache->segment_size,
 		.backing_sectors = bdev_nr_sectors(backing->bdev.bdev),
+		.data_crc = cache->data_crc,
 	};
 	struct pcache_seg_header *hdr = (void *)recs;
 	const char *why = NULL;
@@ -544,7 +626,8 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		key.len = le32_to_cpu(recs[i % batch].len);
 		key.seg = seg;
 		key.seg_off = le32_to_cpu(recs[i % batch].data_off);
-		key.flags = pcache_extent_flags(le32_to_cpu(recs[i % batch].flags));
+		key.flags = pcache_extent_flags(le32_to_cpu(recs[i % batch].flags)) |
+			    pcache_extent_rec(i);
 		key.seq = le64_to_cpu(recs[i % batch].seq);
 		*max_seq = max(*max_seq, key.seq);
 		if (key.seq <= backing->clean_seq) {

@@ -191,6 +191,7 @@ static int pcache_cache_load(struct pcache_cache *cache)
 	cache->segment_size = le32_to_cpu(sb->segment_size);
 	cache->segment_count = le32_to_cpu(sb->segment_count);
 	cache->segments_offset = le64_to_cpu(sb->segments_offset);
+	cache->data_crc = le64_to_cpu(sb->flags) & PCACHE_SB_F_DATA_CRC;
 
 	ret = pcache_pmem_read(cache, PCACHE_TABLE_OFFSET, &slots[0],
 			       sizeof(slots[0])) ?:
@@ -219,7 +220,7 @@ out:
  * leaves no valid pcache behind.
  */
 static int pcache_cache_format(struct pcache_cache *cache, bool force,
-			       u32 segment_size)
+			       u32 segment_size, u64 sb_flags)
 {
 	struct pcache_sb *sb;
 	const char *why = NULL;
@@ -241,7 +242,7 @@ static int pcache_cache_format(struct pcache_cache *cache, bool force,
 	if (!sb)
 		return -ENOMEM;
 	generate_random_uuid(uuid);
-	ret = pcache_sb_init(sb, uuid, cache->size, segment_size, &why);
+	ret = pcache_sb_init(sb, uuid, cache->size, segment_size, sb_flags, &why);
 	if (ret) {
 		pr_err("%s: cannot format: %s\n", cache->path, why);
 		goto out;
@@ -304,7 +305,7 @@ static void pcache_explain_open_error(const char *path, int err)
 }
 
 int pcache_cache_register(const char *path, bool format, bool force,
-			  u32 segment_size)
+			  u32 segment_size, u64 sb_flags)
 {
 	struct pcache_cache *cache, *other;
 	int ret;
@@ -338,7 +339,7 @@ int pcache_cache_register(const char *path, bool format, bool force,
 	ret = pcache_cache_map(cache);
 	if (ret)
 		goto out_unmap;
-	ret = format ? pcache_cache_format(cache, force, segment_size) :
+	ret = format ? pcache_cache_format(cache, force, segment_size, sb_flags) :
 		       pcache_cache_load(cache);
 	if (ret)
 		goto out_unmap;
@@ -378,9 +379,10 @@ int pcache_cache_register(const char *path, bool format, bool force,
 	mutex_lock(&cache->lock);
 	mutex_unlock(&pcache_lock);
 
-	pr_info("cache%d: %s %s: uuid %pUb, %u segments of %u KiB\n",
+	pr_info("cache%d: %s %s: uuid %pUb, %u segments of %u KiB%s\n",
 		cache->id, format ? "formatted" : "loaded", path, cache->uuid,
-		cache->segment_count, cache->segment_size >> 10);
+		cache->segment_count, cache->segment_size >> 10,
+		cache->data_crc ? ", data CRC" : "");
 	pcache_backing_restore_all(cache);
 	mutex_unlock(&cache->lock);
 	return 0;
@@ -498,6 +500,13 @@ static ssize_t segment_size_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(segment_size);
 
+static ssize_t data_crc_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	return sysfs_emit(buf, "%d\n", to_pcache_cache(dev)->data_crc);
+}
+static DEVICE_ATTR_RO(data_crc);
+
 static ssize_t segments_total_show(struct device *dev,
 				   struct device_attribute *attr, char *buf)
 {
@@ -541,6 +550,7 @@ static struct attribute *pcache_cache_attrs[] = {
 	&dev_attr_uuid.attr,
 	&dev_attr_size.attr,
 	&dev_attr_segment_size.attr,
+	&dev_attr_data_crc.attr,
 	&dev_attr_segments_total.attr,
 	&dev_attr_segments_reserved.attr,
 	&dev_attr_segments_used.attr,

@@ -199,13 +199,16 @@ void pcache_fill_attach(struct pcache_fill *fill, struct bio *bio)
 }
 
 /* For pcache_log_append(): copy @len bytes from byte @off of the fill. */
-void pcache_fill_to_pmem(struct pcache_fill *fill, u32 off, void *dst, u32 len)
+void pcache_fill_to_pmem(struct pcache_fill *fill, u32 off, void *dst, u32 len,
+			 u32 *crc)
 {
 	while (len) {
 		u32 n = min_t(u32, len, PAGE_SIZE - offset_in_page(off));
 		void *src = kmap_local_page(fill->pages[off >> PAGE_SHIFT]);
 
 		memcpy_flushcache(dst, src + offset_in_page(off), n);
+		if (crc)
+			*crc = pcache_crc32c(*crc, src + offset_in_page(off), n);
 		kunmap_local(src);
 		dst += n;
 		off += n;

@@ -55,6 +55,11 @@
 #define PCACHE_EXTENT_ZEROES		2
 /* With ZEROES: writeback discards the range rather than zeroing it. */
 #define PCACHE_EXTENT_DISCARD		4
+/*
+ * Bits 16-31: the index of the extent's key record in its segment, so
+ * that a data CRC check finds the record (a segment has at most 65536).
+ */
+#define PCACHE_EXTENT_REC_SHIFT		16
 
 /* A write to insert: @len sectors from @start, data at @seg + @seg_off. */
 struct pcache_key {

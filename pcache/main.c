@@ -81,6 +81,7 @@ enum {
 	OPT_FORMAT,
 	OPT_FORCE,
 	OPT_SEGMENT_SIZE,
+	OPT_DATA_CRC,
 	OPT_CACHE,
 	OPT_ERR,
 };
@@ -90,6 +91,7 @@ static const match_table_t register_tokens = {
 	{ OPT_FORMAT, "format" },
 	{ OPT_FORCE, "force" },
 	{ OPT_SEGMENT_SIZE, "segment_size=%s" },
+	{ OPT_DATA_CRC, "data_crc" },
 	{ OPT_ERR, NULL },
 };
 
@@ -99,6 +101,7 @@ static ssize_t register_store(pcache_bus_type_arg *bus, const char *buf,
 	substring_t args[MAX_OPT_ARGS];
 	bool format = false, force = false, segment_size_given = false;
 	u32 segment_size = PCACHE_SEGMENT_SIZE_DEFAULT;
+	u64 sb_flags = 0;
 	char *options, *opt, *cursor, *path = NULL;
 	u64 size;
 	int ret = 0;
@@ -140,6 +143,9 @@ static ssize_t register_store(pcache_bus_type_arg *bus, const char *buf,
 			segment_size = size;
 			segment_size_given = true;
 			break;
+		case OPT_DATA_CRC:
+			sb_flags |= PCACHE_SB_F_DATA_CRC;
+			break;
 		default:
 			pr_err("register: unknown option '%s'\n", opt);
 			ret = -EINVAL;
@@ -152,12 +158,12 @@ static ssize_t register_store(pcache_bus_type_arg *bus, const char *buf,
 		ret = -EINVAL;
 		goto out;
 	}
-	if ((force || segment_size_given) && !format) {
-		pr_err("register: force and segment_size only go with format\n");
+	if ((force || segment_size_given || sb_flags) && !format) {
+		pr_err("register: force, segment_size and data_crc only go with format\n");
 		ret = -EINVAL;
 		goto out;
 	}
-	ret = pcache_cache_register(path, format, force, segment_size);
+	ret = pcache_cache_register(path, format, force, segment_size, sb_flags);
 out:
 	kfree(path);
 	kfree(options);

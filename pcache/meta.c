@@ -40,7 +40,7 @@ static bool all_zero(const void *buf, size_t len)
 }
 
 int pcache_sb_init(struct pcache_sb *sb, const u8 *uuid, u64 device_size,
-		   u32 segment_size, const char **why)
+		   u32 segment_size, u64 flags, const char **why)
 {
 	u64 offset = ALIGN(PCACHE_META_END, PCACHE_SEGMENTS_ALIGN);
 	u64 count;
@@ -57,11 +57,16 @@ int pcache_sb_init(struct pcache_sb *sb, const u8 *uuid, u64 device_size,
 		return -ENOSPC;
 	}
 	count = min_t(u64, count, U32_MAX);
+	if (flags & ~PCACHE_SB_F_ALL) {
+		*why = "unknown superblock flags";
+		return -EINVAL;
+	}
 
 	memset(sb, 0, sizeof(*sb));
 	sb->magic = cpu_to_le64(PCACHE_MAGIC);
 	sb->version = cpu_to_le32(PCACHE_FORMAT_VERSION);
 	memcpy(sb->uuid, uuid, PCACHE_UUID_SIZE);
+	sb->flags = cpu_to_le64(flags);
 	sb->device_size = cpu_to_le64(device_size);
 	sb->segments_offset = cpu_to_le64(offset);
 	sb->segment_size = cpu_to_le32(segment_size);
@@ -97,7 +102,8 @@ int pcache_sb_check(const struct pcache_sb *sb, u64 device_size,
 		*why = "unsupported on-media format version";
 		return -EINVAL;
 	}
-	if (sb->flags || !all_zero(sb->reserved, sizeof(sb->reserved)))
+	if (le64_to_cpu(sb->flags) & ~PCACHE_SB_F_ALL ||
+	    !all_zero(sb->reserved, sizeof(sb->reserved)))
 		return reject(why, "unknown superblock flags or fields");
 	if (all_zero(sb->uuid, sizeof(sb->uuid)))
 		return reject(why, "superblock has no uuid");
@@ -292,9 +298,12 @@ int pcache_key_check(const struct pcache_key_record *rec,
 		return reject(why, "end of log (record of an earlier lap)");
 	if (seq <= cur->prev_seq)
 		return reject(why, "end of log (record out of sequence)");
-	if (flags & ~PCACHE_KEY_F_ALL || rec->data_crc ||
+	if (flags & ~PCACHE_KEY_F_ALL ||
 	    !all_zero(rec->reserved, sizeof(rec->reserved)))
 		return reject(why, "record has unknown fields");
+	/* Any value is a CRC, but only of data, and only if the cache has them. */
+	if (rec->data_crc && (!cur->data_crc || flags & PCACHE_KEY_F_ZEROES))
+		return reject(why, "record has a data CRC it cannot have");
 	if (!len || start >= cur->backing_sectors ||
 	    len > cur->backing_sectors - start)
 		return reject(why, "record outside the backing device");

@@ -21,7 +21,7 @@
 u32 pcache_meta_crc(const void *obj, size_t size);
 
 int pcache_sb_init(struct pcache_sb *sb, const u8 *uuid, u64 device_size,
-		   u32 segment_size, const char **why);
+		   u32 segment_size, u64 flags, const char **why);
 int pcache_sb_check(const struct pcache_sb *sb, u64 device_size,
 		    const char **why);
 
@@ -47,6 +47,7 @@ struct pcache_replay_cursor {
 	u32 data_end;		/* end of the previous record's data */
 	u32 segment_size;
 	u64 backing_sectors;	/* size of the backing device */
+	bool data_crc;		/* the cache has PCACHE_SB_F_DATA_CRC */
 };
 
 void pcache_key_seal(struct pcache_key_record *rec);

@@ -65,6 +65,7 @@ struct pcache_cache {
 	u32 segment_size;
 	u32 segment_count;
 	u64 segments_offset;
+	bool data_crc;			/* PCACHE_SB_F_DATA_CRC: see cache.c */
 
 	/* Newest valid copy of the backing table (pmem holds two). */
 	struct pcache_backing_table *table;
@@ -186,6 +187,7 @@ struct pcache_backing {
 	struct pcache_stats __percpu *stats;	/* of requests (stats.c) */
 	atomic64_t written_back;	/* bytes */
 	atomic64_t wb_errors;
+	atomic64_t data_crc_errors;	/* read hits and writeback refused */
 	atomic64_t segs_reclaimed;
 	atomic64_t waits_for_space;
 	u64 clean_bytes;		/* data in the clean segments kept */
@@ -239,7 +241,7 @@ int pcache_match_uint(substring_t *arg, unsigned int *value);
 
 /* cache_dev.c */
 int pcache_cache_register(const char *path, bool format, bool force,
-			  u32 segment_size);
+			  u32 segment_size, u64 sb_flags);
 int pcache_cache_unregister(int id);
 bool pcache_is_cache_device(dev_t devt);
 void pcache_cache_write_table(struct pcache_cache *cache,
@@ -267,6 +269,7 @@ void pcache_head_close(struct pcache_backing *backing, struct pcache_head *head)
 bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 		       struct pcache_fill *fill, u32 rq_off, sector_t pos,
 		       u32 *len, u32 key_flags, struct pcache_key *key);
+int pcache_data_check(struct pcache_backing *backing, u32 seg, u32 rec_index);
 void pcache_log_index(struct pcache_backing *backing,
 		      const struct pcache_key *key, u64 *replaced);
 struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
@@ -292,7 +295,8 @@ struct pcache_fill *pcache_fill_prepare(struct pcache_backing *backing,
 					u32 sectors, int gen);
 void pcache_fill_abandon(struct pcache_fill *fill);
 void pcache_fill_attach(struct pcache_fill *fill, struct bio *bio);
-void pcache_fill_to_pmem(struct pcache_fill *fill, u32 off, void *dst, u32 len);
+void pcache_fill_to_pmem(struct pcache_fill *fill, u32 off, void *dst, u32 len,
+			 u32 *crc);
 void pcache_fill_wait(struct pcache_backing *backing);
 bool pcache_fill_has_room(struct pcache_backing *backing);
 bool pcache_fill_stream_bypass(struct pcache_backing *backing,
@@ -309,6 +313,17 @@ static inline u32 pcache_extent_flags(u32 key_flags)
 	if (key_flags & PCACHE_KEY_F_DISCARD)
 		flags |= PCACHE_EXTENT_DISCARD;
 	return flags;
+}
+
+/* The index's flags for record @index of its segment. */
+static inline u32 pcache_extent_rec(u32 index)
+{
+	return index << PCACHE_EXTENT_REC_SHIFT;
+}
+
+static inline u32 pcache_extent_rec_index(u32 flags)
+{
+	return flags >> PCACHE_EXTENT_REC_SHIFT;
 }
 
 struct pcache_extent *pcache_extent_alloc(void *gfp);

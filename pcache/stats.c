@@ -117,6 +117,7 @@ static void pcache_stats_add_wb(struct pcache_stats_retired *sum,
 {
 	sum->written_back += atomic64_read(&backing->written_back);
 	sum->wb_errors += atomic64_read(&backing->wb_errors);
+	sum->data_crc_errors += atomic64_read(&backing->data_crc_errors);
 	sum->segs_reclaimed += atomic64_read(&backing->segs_reclaimed);
 	sum->waits_for_space += atomic64_read(&backing->waits_for_space);
 }
@@ -221,6 +222,7 @@ enum {
 	PCACHE_CSTAT_CLEAN,
 	PCACHE_CSTAT_WRITTEN_BACK,
 	PCACHE_CSTAT_WB_ERRORS,
+	PCACHE_CSTAT_DATA_CRC_ERRORS,
 	PCACHE_CSTAT_SEGS_RECLAIMED,
 	PCACHE_CSTAT_WAITS_FOR_SPACE,
 	PCACHE_CSTAT_LATENCY,
@@ -250,6 +252,9 @@ static ssize_t pcache_cache_stat_show(struct device *dev,
 		break;
 	case PCACHE_CSTAT_WB_ERRORS:
 		value = sum->wb_errors;
+		break;
+	case PCACHE_CSTAT_DATA_CRC_ERRORS:
+		value = sum->data_crc_errors;
 		break;
 	case PCACHE_CSTAT_SEGS_RECLAIMED:
 		value = sum->segs_reclaimed;
@@ -341,6 +346,7 @@ PCACHE_CACHE_STAT(dirty_bytes, PCACHE_CSTAT_DIRTY);
 PCACHE_CACHE_STAT(clean_bytes, PCACHE_CSTAT_CLEAN);
 PCACHE_CACHE_STAT(written_back_bytes, PCACHE_CSTAT_WRITTEN_BACK);
 PCACHE_CACHE_STAT(writeback_errors, PCACHE_CSTAT_WB_ERRORS);
+PCACHE_CACHE_STAT(data_crc_errors, PCACHE_CSTAT_DATA_CRC_ERRORS);
 PCACHE_CACHE_STAT(segments_reclaimed, PCACHE_CSTAT_SEGS_RECLAIMED);
 PCACHE_CACHE_STAT(waits_for_space, PCACHE_CSTAT_WAITS_FOR_SPACE);
 PCACHE_CACHE_STAT(latency_histogram, PCACHE_CSTAT_LATENCY);
@@ -364,6 +370,7 @@ static struct attribute *pcache_cache_stats_attrs[] = {
 	&cache_clean_bytes.attr.attr,
 	&cache_written_back_bytes.attr.attr,
 	&cache_writeback_errors.attr.attr,
+	&cache_data_crc_errors.attr.attr,
 	&cache_segments_reclaimed.attr.attr,
 	&cache_waits_for_space.attr.attr,
 	&cache_latency_histogram.attr.attr,

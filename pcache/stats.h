@@ -62,6 +62,7 @@ struct pcache_stats_retired {
 	struct pcache_stats req;
 	u64 written_back;
 	u64 wb_errors;
+	u64 data_crc_errors;
 	u64 segs_reclaimed;
 	u64 waits_for_space;
 };

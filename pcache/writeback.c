@@ -233,6 +233,7 @@ static void pcache_wb_cursor(struct pcache_backing *backing, u32 seg,
 		.data_end = state->clean_data_end,
 		.segment_size = cache->segment_size,
 		.backing_sectors = bdev_nr_sectors(backing->bdev.bdev),
+		.data_crc = cache->data_crc,
 	};
 }
 
@@ -337,7 +338,8 @@ static int pcache_wb_collect(struct pcache_backing *backing, u64 *target)
 			.data_off = le32_to_cpu(src->rec.data_off),
 			.data_end = src->cur.data_end,
 			.index = src->index,
-			.flags = pcache_extent_flags(le32_to_cpu(src->rec.flags)),
+			.flags = pcache_extent_flags(le32_to_cpu(src->rec.flags)) |
+				 pcache_extent_rec(src->index),
 		};
 		if (++src->index == src->keys) {
 			heap[0] = heap[--n];
@@ -364,6 +366,30 @@ static int pcache_wb_note_extent(void *data, u64 start, u32 len,
 		.start = start, .len = len, .seg = hit->seg, .seg_off = seg_off,
 		.flags = hit->flags,
 	};
+	return 0;
+}
+
+/*
+ * With data CRCs, nothing is written back whose record fails its CRC: the
+ * round fails (-EBADMSG) and is retried, as for a failing backing device,
+ * and the data stays in pmem, where reads of it fail too.
+ */
+static int pcache_wb_check_data(struct pcache_backing *backing)
+{
+	struct pcache_wb_batch *wb = backing->wb;
+	u32 i, seg = U32_MAX, rec = 0;
+
+	for (i = 0; i < wb->nr_ext; i++) {
+		const struct pcache_wb_extent *ext = &wb->ext[i];
+
+		if (ext->flags & PCACHE_EXTENT_ZEROES ||
+		    (ext->seg == seg && pcache_extent_rec_index(ext->flags) == rec))
+			continue;
+		seg = ext->seg;
+		rec = pcache_extent_rec_index(ext->flags);
+		if (pcache_data_check(backing, seg, rec))
+			return -EBADMSG;
+	}
 	return 0;
 }
 
@@ -400,6 +426,8 @@ static int pcache_wb_plan(struct pcache_backing *backing)
 		ret = pcache_index_lookup(&wb->index, pos,
 					  min(PCACHE_WB_CHUNK, sectors - pos),
 					  pcache_wb_note_extent, wb);
+	if (!ret && backing->cache->data_crc)
+		ret = pcache_wb_check_data(backing);
 	/* Empty the round's index for the next one. */
 	for (pos = 0; pos < sectors; pos += PCACHE_WB_CHUNK)
 		pcache_index_remove_alloc(&wb->index, pos,
@@ -931,6 +959,7 @@ int pcache_wb_backing_init(struct pcache_backing *backing)
 	backing->wb_due = jiffies;
 	atomic64_set(&backing->written_back, 0);
 	atomic64_set(&backing->wb_errors, 0);
+	atomic64_set(&backing->data_crc_errors, 0);
 	atomic64_set(&backing->segs_reclaimed, 0);
 	atomic64_set(&backing->waits_for_space, 0);
 	percpu_counter_set(&backing->dirty_sectors, 0);
@@ -984,6 +1013,7 @@ PCACHE_WB_STAT_ATTR(dirty_bytes, pcache_dirty_bytes(backing));
 PCACHE_WB_STAT_ATTR(clean_bytes, READ_ONCE(backing->clean_bytes));
 PCACHE_WB_STAT_ATTR(written_back_bytes, atomic64_read(&backing->written_back));
 PCACHE_WB_STAT_ATTR(writeback_errors, atomic64_read(&backing->wb_errors));
+PCACHE_WB_STAT_ATTR(data_crc_errors, atomic64_read(&backing->data_crc_errors));
 PCACHE_WB_STAT_ATTR(segments_reclaimed, atomic64_read(&backing->segs_reclaimed));
 PCACHE_WB_STAT_ATTR(waits_for_space, atomic64_read(&backing->waits_for_space));
 
@@ -1077,6 +1107,7 @@ static struct attribute *pcache_wb_attrs[] = {
 	&dev_attr_clean_bytes.attr,
 	&dev_attr_written_back_bytes.attr,
 	&dev_attr_writeback_errors.attr,
+	&dev_attr_data_crc_errors.attr,
 	&dev_attr_segments_reclaimed.attr,
 	&dev_attr_waits_for_space.attr,
 	&dev_attr_writeback_delay_ms.attr,

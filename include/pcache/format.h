@@ -62,7 +62,7 @@ struct pcache_sb {
 	__le32 version;
 	__le64 magic;
 	__u8   uuid[PCACHE_UUID_SIZE];
-	__le64 flags;			/* none defined: must be 0 */
+	__le64 flags;			/* PCACHE_SB_F_* */
 	__le64 device_size;		/* bytes, at format time */
 	__le64 segments_offset;
 	__le32 segment_size;		/* bytes, power of two */
@@ -72,6 +72,14 @@ struct pcache_sb {
 	__le32 max_backings;		/* PCACHE_MAX_BACKINGS */
 	__u8   reserved[4016];		/* zero */
 };
+
+/*
+ * Superblock flags, chosen at format time.  DATA_CRC: every key record
+ * with data carries the CRC32C of its data (data_crc), checked on read
+ * hits and before writeback.
+ */
+#define PCACHE_SB_F_DATA_CRC		0x0000000000000001ull
+#define PCACHE_SB_F_ALL			PCACHE_SB_F_DATA_CRC
 
 /* Cache modes of a backing device. */
 enum pcache_cache_mode {
@@ -189,7 +197,8 @@ struct pcache_key_record {
 	__le32 len;			/* sectors */
 	__le32 data_off;		/* bytes from the segment start, or 0 */
 	__le32 flags;			/* PCACHE_KEY_F_* */
-	__le32 data_crc;		/* reserved for data checksums: zero */
+	__le32 data_crc;		/* with PCACHE_SB_F_DATA_CRC and data:
+					 * CRC32C of the data; else zero */
 	__u8   reserved[16];		/* zero */
 };
 

@@ -43,7 +43,7 @@ static void format(struct meta_image *img, u64 device_size, u32 segment_size)
 
 	memset(img, 0, sizeof(*img));
 	img->device_size = device_size;
-	if (pcache_sb_init(&img->sb, uuid, device_size, segment_size, &why))
+	if (pcache_sb_init(&img->sb, uuid, device_size, segment_size, 0, &why))
 		return;	/* left blank: the seed's expected result says so */
 	pcache_table_init(&img->slot[0]);
 	pcache_table_seal(&img->slot[0], 1);

@@ -100,7 +100,7 @@ static int setup_sb(void **state)
 {
 	(void)state;
 	why = NULL;
-	return pcache_sb_init(&sb, test_uuid, DEV_SIZE, SEG_SIZE, &why);
+	return pcache_sb_init(&sb, test_uuid, DEV_SIZE, SEG_SIZE, 0, &why);
 }
 
 /* An empty table, and table.entries[ENTRY] a valid used entry. */
@@ -226,7 +226,7 @@ static void test_sb_init_segment_sizes(void **state)
 	for (size = PCACHE_SEGMENT_SIZE_MIN; size && size <= PCACHE_SEGMENT_SIZE_MAX;
 	     size <<= 1) {
 		why = NULL;
-		assert_int_equal(pcache_sb_init(&sb, test_uuid, dev, size, &why), 0);
+		assert_int_equal(pcache_sb_init(&sb, test_uuid, dev, size, 0, &why), 0);
 		assert_int_equal(le32_to_cpu(sb.segment_count),
 				 (dev - SZ_2M) / size);
 		assert_int_equal(sb_check(dev), 0);
@@ -239,7 +239,7 @@ static void test_sb_init_smallest(void **state)
 	u64 dev = SZ_2M + PCACHE_SEGMENTS_MIN * SZ_1M;
 
 	(void)state;
-	assert_int_equal(pcache_sb_init(&sb, test_uuid, dev, SZ_1M, &why), 0);
+	assert_int_equal(pcache_sb_init(&sb, test_uuid, dev, SZ_1M, 0, &why), 0);
 	assert_int_equal(le32_to_cpu(sb.segment_count), PCACHE_SEGMENTS_MIN);
 	assert_int_equal(sb_check(dev), 0);
 	/* The checks accept what init writes, up to the last byte. */
@@ -251,11 +251,11 @@ static void test_sb_init_caps_count(void **state)
 	u64 dev = 1ULL << 53;	/* 2^33 segments of 1 MiB */
 
 	(void)state;
-	assert_int_equal(pcache_sb_init(&sb, test_uuid, dev, SZ_1M, &why), 0);
+	assert_int_equal(pcache_sb_init(&sb, test_uuid, dev, SZ_1M, 0, &why), 0);
 	assert_int_equal(le32_to_cpu(sb.segment_count), U32_MAX);
 	assert_int_equal(sb_check(dev), 0);
 	assert_null(meta_sb_broken(&sb, dev));
-	assert_int_equal(pcache_sb_init(&sb, test_uuid, U64_MAX, SZ_1M, &why),
+	assert_int_equal(pcache_sb_init(&sb, test_uuid, U64_MAX, SZ_1M, 0, &why),
 			 0);
 	assert_int_equal(sb_check(U64_MAX), 0);
 }
@@ -273,7 +273,7 @@ static void test_sb_init_bad_segment_size(void **state)
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		why = NULL;
 		assert_rejected(pcache_sb_init(&sb, test_uuid, 1ULL << 40,
-					       bad[i], &why),
+					       bad[i], 0, &why),
 				-EINVAL, "segment size");
 	}
 }
@@ -290,12 +290,12 @@ static void test_sb_init_too_small(void **state)
 	for (i = 0; i < ARRAY_SIZE(small); i++) {
 		why = NULL;
 		assert_rejected(pcache_sb_init(&sb, test_uuid, small[i],
-					       SEG_SIZE, &why),
+					       SEG_SIZE, 0, &why),
 				-ENOSPC, "too small");
 	}
 	assert_int_equal(pcache_sb_init(&sb, test_uuid,
 					SZ_2M + PCACHE_SEGMENTS_MIN * SEG_SIZE,
-					SEG_SIZE, &why), 0);
+					SEG_SIZE, 0, &why), 0);
 }
 
 /* ---- superblock: one test per check ---- */
@@ -344,10 +344,20 @@ static void test_sb_bad_version(void **state)
 static void test_sb_flags(void **state)
 {
 	(void)state;
-	sb.flags = cpu_to_le64(1);
+	sb.flags = cpu_to_le64(PCACHE_SB_F_ALL + 1);
 	assert_rejected(sb_recheck(), -EUCLEAN, "unknown superblock flags");
 	sb.flags = cpu_to_le64(1ULL << 63);
 	assert_rejected(sb_recheck(), -EUCLEAN, "unknown superblock flags");
+	/* Data CRCs: known, chosen at format time. */
+	sb.flags = cpu_to_le64(PCACHE_SB_F_DATA_CRC);
+	assert_int_equal(sb_recheck(), 0);
+	assert_int_equal(pcache_sb_init(&sb, test_uuid, DEV_SIZE, SEG_SIZE,
+					PCACHE_SB_F_DATA_CRC, &why), 0);
+	assert_int_equal(le64_to_cpu(sb.flags), PCACHE_SB_F_DATA_CRC);
+	assert_int_equal(sb_check(DEV_SIZE), 0);
+	assert_rejected(pcache_sb_init(&sb, test_uuid, DEV_SIZE, SEG_SIZE,
+				       PCACHE_SB_F_ALL + 1, &why),
+			-EINVAL, "unknown superblock flags");
 }
 
 static void test_sb_reserved(void **state)
@@ -1162,10 +1172,22 @@ static void test_key_rejects(void **state)
 	rec.flags = cpu_to_le32(PCACHE_KEY_F_ZEROES | 0x80000000u);
 	pcache_key_seal(&rec);
 	EXPECT_END(rec, "unknown fields");
+	/* A data CRC where the cache has none, or on a record without data. */
 	rec = log_record(11, 200, 8, data + 4096);
 	rec.data_crc = cpu_to_le32(1);
 	pcache_key_seal(&rec);
-	EXPECT_END(rec, "unknown fields");
+	EXPECT_END(rec, "data CRC it cannot have");
+	cur.data_crc = true;
+	before = cur;
+	assert_int_equal(key_check(&rec, &cur), 0);
+	cur = before;
+	rec = log_record(11, 200, 8, 0);
+	rec.flags = cpu_to_le32(PCACHE_KEY_F_ZEROES);
+	rec.data_crc = cpu_to_le32(1);
+	pcache_key_seal(&rec);
+	EXPECT_END(rec, "data CRC it cannot have");
+	cur.data_crc = false;
+	before = cur;
 	rec = log_record(11, 200, 8, data + 4096);
 	rec.reserved[15] = 0x80;
 	pcache_key_seal(&rec);
@@ -1354,7 +1376,7 @@ static void test_sb_mutations(void **state)
 	for (round = 0; round < MUTATION_ROUNDS; round++) {
 		dev = sizes[rng() % ARRAY_SIZE(sizes)];
 		assert_int_equal(pcache_sb_init(&valid, test_uuid, dev,
-						SZ_1M << rng() % 9, &why), 0);
+						SZ_1M << rng() % 9, 0, &why), 0);
 		sb = valid;
 		changed = mutate((u8 *)&sb, sizeof(sb),
 				 offsetof(struct pcache_sb, reserved));
