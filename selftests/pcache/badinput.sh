@@ -13,7 +13,7 @@
 
 BUS=/sys/bus/pcache
 CACHE=$BUS/devices/cache0
-CACHE_ATTRS="path uuid size segment_size segments_total segments_reserved segments_used state"
+CACHE_ATTRS="path uuid size segment_size data_crc segments_total segments_reserved segments_used state"
 BACKING_ATTRS="id path uuid size cache_size segments_total segments_used mode state disk"
 RACE_SECONDS=30
 
@@ -670,7 +670,7 @@ test_detach_malformed() {
 
 test_read_only() {
 	local f got before
-	for f in "$BUS/format_version" "$CACHE"/{path,uuid,size,segment_size,segments_total,segments_reserved,segments_used,state} \
+	for f in "$BUS/format_version" "$CACHE"/{path,uuid,size,segment_size,data_crc,segments_total,segments_reserved,segments_used,state} \
 		"$CACHE"/backing0/{id,path,uuid,size,cache_size,segments_total,segments_used,state,disk}; do
 		[ -e "$f" ] || { echo "${f#"$BUS"/}: missing" && CHECKS_FAILED=$((CHECKS_FAILED + 1)) && continue; }
 		before=$(snapshot)

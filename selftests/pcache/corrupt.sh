@@ -374,7 +374,7 @@ test_sb_fields() {
 		"table_offset=12288" \
 		"table_slot_size=8192" \
 		"max_backings=33" \
-		"flags=1"; do
+		"flags=2"; do
 		meta sb-set "${spec%%=*}" "${spec#*=}"
 		register_refused EUCLEAN "superblock $spec, crc valid"
 		registers_again
