@@ -11,7 +11,7 @@
 # records' CRCs.  Without data CRCs (the default) a flipped byte is read
 # back as it is: that is what the option is for.
 #
-# pcvm: disks=1 timeout=600
+# pcvm: disks=1 timeout=600 kernels=6.12
 . "$(dirname "$0")/lib.sh"
 
 SYS=/sys/bus/pcache
