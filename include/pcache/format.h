@@ -76,7 +76,8 @@ struct pcache_sb {
 /*
  * Superblock flags, chosen at format time.  DATA_CRC: every key record
  * with data carries the CRC32C of its data (data_crc), checked on read
- * hits and before writeback.
+ * hits and before writeback; without it, and in records of zeroes,
+ * data_crc is zero.
  */
 #define PCACHE_SB_F_DATA_CRC		0x0000000000000001ull
 #define PCACHE_SB_F_ALL			PCACHE_SB_F_DATA_CRC
@@ -197,8 +198,7 @@ struct pcache_key_record {
 	__le32 len;			/* sectors */
 	__le32 data_off;		/* bytes from the segment start, or 0 */
 	__le32 flags;			/* PCACHE_KEY_F_* */
-	__le32 data_crc;		/* with PCACHE_SB_F_DATA_CRC and data:
-					 * CRC32C of the data; else zero */
+	__le32 data_crc;		/* CRC32C of the data, or zero */
 	__u8   reserved[16];		/* zero */
 };
 
