@@ -91,8 +91,11 @@ setup() {
 	[ "$(cat "$CACHE/data_crc")" = 1 ] || fail "data_crc reads $(cat "$CACHE/data_crc")"
 	dmesg | grep -q 'pcache: cache0: formatted .*, data CRC' || fail "the log does not say data CRC"
 	attach_backing "$(backing_path 0)" size=32M
+	# Held back: a round the partition scan's fills queued runs first.
 	echo 3600000 >"$B/writeback_delay_ms"
+	sleep 1.5
 	put_range "crc-$PCACHE_RUN_ID"
+	[ "$(cat "$B/dirty_bytes")" -ge 65536 ] || fail "the write is not dirty"
 	cmp <(range_of /dev/pcache0) <(pattern "crc-$PCACHE_RUN_ID" 65536) ||
 		fail "the data does not read back"
 	[ "$(cat "$B/data_crc_errors")" = 0 ] || fail "data_crc_errors is $(cat "$B/data_crc_errors")"
