@@ -543,6 +543,31 @@ static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(state);
 
+/*
+ * The recorded backing devices that are not there, for boot-time assembly
+ * and status tools to tell "assembled" from "waiting": their IDs, in order,
+ * separated by spaces (an empty line when none is missing).
+ */
+static ssize_t missing_backings_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct pcache_cache *cache = to_pcache_cache(dev);
+	struct pcache_backing *backing;
+	ssize_t len = 0;
+	u32 id;
+
+	mutex_lock(&cache->lock);
+	for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
+		backing = cache->backings[id];
+		if (!backing || backing->state != PCACHE_BACKING_MISSING)
+			continue;
+		len += sysfs_emit_at(buf, len, "%s%u", len ? " " : "", id);
+	}
+	mutex_unlock(&cache->lock);
+	return len + sysfs_emit_at(buf, len, "\n");
+}
+static DEVICE_ATTR_RO(missing_backings);
+
 static struct attribute *pcache_cache_attrs[] = {
 	&dev_attr_attach.attr,
 	&dev_attr_detach.attr,
@@ -555,6 +580,7 @@ static struct attribute *pcache_cache_attrs[] = {
 	&dev_attr_segments_reserved.attr,
 	&dev_attr_segments_used.attr,
 	&dev_attr_state.attr,
+	&dev_attr_missing_backings.attr,
 	NULL,
 };
 
