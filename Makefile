@@ -14,6 +14,16 @@
 #   make selftests       guest selftests only (KERNELS="6.1 6.12", TESTS=...);
 #                        LONG=1 is the long mode (20 power cuts instead of 3)
 #   make shell           an interactive guest shell with pmem and two disks
+#   make install         on a real machine: build pcache.ko for the running
+#                        kernel (or KDIR=DIR) and install it with the udev
+#                        rules that assemble pcache at boot, and pcachectl
+#                        (DESTDIR=DIR stages everything under DIR)
+#   make uninstall       remove all of it again
+#   make dkms-install    install the sources for DKMS, which builds the module
+#                        now and for every kernel installed later
+#   make dkms-check      DKMS builds and installs pcache for each of KERNELS
+#                        (in private trees under build/dkms), and a guest of
+#                        each kernel loads and uses that module
 #   KERNEL=mainline, KERNELS=mainline: Debian sid's kernel, built in a sid
 #                        chroot (scripts/setup-mainline.sh); never a default
 #   make clean           remove build products (keeps downloaded kernels)
@@ -27,7 +37,8 @@ TESTS ?= selftests/harness selftests/pcache
 KDIR ?=
 LONG ?=
 
-.PHONY: all modules setup check demo bench fuzz selftests shell clean distclean
+.PHONY: all modules setup check demo bench fuzz selftests shell clean distclean \
+	install uninstall dkms-install dkms-check
 
 # Shell command building pcache for kernel $(1).  The mainline lane's
 # headers need Debian sid's compiler: scripts/setup-mainline.sh sets up its
@@ -71,8 +82,23 @@ shell: setup
 	@$(call build_for,$(KERNEL)) >/dev/null
 	@scripts/vm.sh --kernel $(KERNEL) --shell
 
+install_args = $(if $(KDIR),--kdir $(KDIR)) $(if $(DESTDIR),--destdir $(DESTDIR))
+
+install:
+	@scripts/install.sh $(install_args)
+
+uninstall:
+	@scripts/install.sh --uninstall $(if $(DESTDIR),--destdir $(DESTDIR))
+
+dkms-install:
+	@scripts/install.sh --dkms $(if $(DESTDIR),--destdir $(DESTDIR))
+
+dkms-check: setup
+	@for k in $(KERNELS); do $(call build_for,$$k) >/dev/null || exit 1; done
+	@scripts/dkms-check.sh $(KERNELS)
+
 clean:
-	rm -rf build/[0-9]* build/results build/vm
+	rm -rf build/[0-9]* build/results build/vm build/dkms
 
 distclean:
 	rm -rf build
