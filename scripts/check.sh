@@ -33,12 +33,15 @@ build/tools/checkpatch/checkpatch.pl --no-tree --strict --quiet -f "${kernel_sou
 	die "checkpatch reports problems"
 
 step "shellcheck"
-mapfile -t shell_scripts < <(git ls-files '*.sh' 'scripts/guest/bin/*' '.ci/run')
+mapfile -t shell_scripts < <(git ls-files '*.sh' 'scripts/guest/bin/*' '.ci/run' scripts/pcachectl scripts/udev/pcache-udev)
 shellcheck "${shell_scripts[@]}" || die "shellcheck reports problems"
 shellcheck -s sh scripts/guest/init || die "shellcheck reports problems"
 
 step "host-side unit tests and fuzz smoke run"
 scripts/unit-tests.sh
+
+step "DKMS builds and installs pcache for each kernel, guests use it"
+scripts/dkms-check.sh
 
 # The two kernel lanes run side by side: much of a guest test's time is
 # waiting (fixed-length fio runs, power-cut delays), not CPU.  The 6.12 lane
