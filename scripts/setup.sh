@@ -15,7 +15,7 @@ packages=(
 	gcc make libc6-dev bc kmod cpio xz-utils zstd dwarves libelf-dev
 	qemu-system-x86 busybox-static
 	fio ndctl dmsetup bcache-tools xfsprogs e2fsprogs util-linux
-	sparse linux-source-6.1 shellcheck python3 udev dkms
+	sparse linux-source-6.1 shellcheck python3 udev dkms openssl
 )
 
 missing_packages() {
