@@ -54,7 +54,8 @@ kernel_release() {
 	# scripts/setup-mainline.sh resolves it in its sid chroot and writes the
 	# memo.  It is deliberately not in PCACHE_KERNEL_SERIES (make check and
 	# CI never download sid).
-	[ "$series" != mainline ] || return 1
+	# The same for "debug", the kernel scripts/setup-debug-kernel.sh builds.
+	case "$series" in mainline | debug) return 1 ;; esac
 	meta=$(kernel_meta_package "$series")
 	rel=$(apt-cache depends "$meta" 2>/dev/null |
 		sed -n 's/^ *Depends: linux-headers-\(.*-amd64\)$/\1/p' | head -n 1)
@@ -64,7 +65,14 @@ kernel_release() {
 	echo "$rel"
 }
 
-kernel_headers_dir() { echo "/usr/src/linux-headers-$1"; }
+# A kernel built here (the debug lane) is its own headers tree.
+kernel_headers_dir() {
+	if [ -d "$PCACHE_BUILD/kernels/$1/build" ]; then
+		echo "$PCACHE_BUILD/kernels/$1/build"
+	else
+		echo "/usr/src/linux-headers-$1"
+	fi
+}
 kernel_root_dir() { echo "$PCACHE_BUILD/kernels/$1"; }
 kernel_image() { echo "$PCACHE_BUILD/kernels/$1/boot/vmlinuz-$1"; }
 kernel_modules_dir() { echo "$PCACHE_BUILD/kernels/$1/lib/modules/$1"; }
