@@ -33,8 +33,10 @@ version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$PCACHE_TOP/dkms.conf")
 root=$PCACHE_BUILD/dkms/root
 tree=$PCACHE_BUILD/dkms/tree
 rm -rf "$PCACHE_BUILD/dkms"
+mkdir -p "$PCACHE_BUILD/dkms"
 say "dkms-check: staging the DKMS source tree (as make dkms-install does)"
-"$PCACHE_TOP/scripts/install.sh" --dkms --destdir "$root" >/dev/null
+"$PCACHE_TOP/scripts/install.sh" --dkms --destdir "$root" >"$PCACHE_BUILD/dkms/stage.log" 2>&1 ||
+	{ cat "$PCACHE_BUILD/dkms/stage.log" >&2; die "staging the DKMS sources failed"; }
 
 for s in "${series[@]}"; do
 	rel=$(kernel_release "$s") || die "kernel $s is not set up: run scripts/setup.sh"
