@@ -25,31 +25,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-tarball=/usr/src/linux-source-6.1.tar.xz
-[ -f "$tarball" ] || die "no $tarball: run scripts/setup.sh"
-work=$PCACHE_BUILD/kernels/debug-src
-memo=$PCACHE_BUILD/kernels/debug.release
-stamp=$work/.pcache-stamp
-want_stamp="$(md5sum <"$tarball" | cut -c1-12) $(md5sum <"$0" | cut -c1-12)"
-
-if [ -s "$memo" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] &&
-	[ -f "$(kernel_image "$(cat "$memo")")" ]; then
-	exit 0
-fi
-
-for pkg in flex bison libelf-dev libssl-dev bc dwarves; do
-	dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' ||
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg" >/dev/null
-done
-
-if [ ! -f "$work/Makefile" ]; then
-	say "debug kernel: unpacking $tarball"
-	rm -rf "$work"
-	mkdir -p "$work"
-	tar -xJf "$tarball" -C "$work" --strip-components=1
-fi
-
-cat >"$work/pcache-debug.config" <<'CONFIG'
+# What the guests need built in, and the debugging options.
+config=$(cat <<'CONFIG'
 CONFIG_LOCALVERSION="-pcache-debug"
 # CONFIG_LOCALVERSION_AUTO is not set
 # CONFIG_MODULE_SIG is not set
@@ -107,6 +84,33 @@ CONFIG_XFS_FS=y
 CONFIG_CRYPTO_CRC32C=y
 CONFIG_CRYPTO_CRC32C_INTEL=y
 CONFIG
+)
+
+tarball=/usr/src/linux-source-6.1.tar.xz
+[ -f "$tarball" ] || die "no $tarball: run scripts/setup.sh"
+work=$PCACHE_BUILD/kernels/debug-src
+memo=$PCACHE_BUILD/kernels/debug.release
+stamp=$work/.pcache-stamp
+want_stamp="$(md5sum <"$tarball" | cut -c1-12) $(echo "$config" | md5sum | cut -c1-12)"
+
+if [ -s "$memo" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ] &&
+	[ -f "$(kernel_image "$(cat "$memo")")" ]; then
+	exit 0
+fi
+
+for pkg in flex bison libelf-dev libssl-dev bc dwarves; do
+	dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q '^install ok installed$' ||
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg" >/dev/null 2>&1
+done
+
+if [ ! -f "$work/Makefile" ]; then
+	say "debug kernel: unpacking $tarball"
+	rm -rf "$work"
+	mkdir -p "$work"
+	tar -xJf "$tarball" -C "$work" --strip-components=1
+fi
+
+printf '%s\n' "$config" >"$work/pcache-debug.config"
 say "debug kernel: configuring (x86_64_defconfig + $work/pcache-debug.config)"
 make -C "$work" -s x86_64_defconfig >/dev/null
 (cd "$work" && scripts/kconfig/merge_config.sh -m .config pcache-debug.config >/dev/null)
