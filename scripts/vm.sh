@@ -199,6 +199,8 @@ qemu_cmd() {
 
 # Kernel log lines that fail a run, whatever the command said.
 splat_re='WARNING: |BUG: |BUG at|Oops|general protection fault|Kernel panic|RCU stall|rcu_.* detected stall|possible circular locking|possible recursive locking|inconsistent lock state|lockdep|KASAN|UBSAN|kmemleak|blocked for more than|Call Trace'
+# What a debug kernel (scripts/setup-debug-kernel.sh) says at every boot.
+benign_re='RCU lockdep checking is enabled|kmemleak: Kernel memory leak detector initialized|kmemleak: Automatic memory scanning thread started'
 
 # Boot once.  Sets $outcome to exit:N, powercut, reboot, timeout or died,
 # and $ready once the guest said it was up (before the test began).
@@ -265,7 +267,7 @@ boot() {
 		*'] sysrq: Power Off' | *'] reboot: Power down') ;;
 		*)
 			# After the run's last word, power-off noise is not the test's.
-			if [ -z "$done_marker" ] && [[ "$line" =~ $splat_re ]]; then
+			if [ -z "$done_marker" ] && [[ "$line" =~ $splat_re ]] && ! [[ "$line" =~ $benign_re ]]; then
 				splat=1
 				printf 'vm: kernel log: %s\n' "$line" >&2
 			fi
