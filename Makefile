@@ -26,6 +26,9 @@
 #                        each kernel loads and uses that module
 #   KERNEL=mainline, KERNELS=mainline: Debian sid's kernel, built in a sid
 #                        chroot (scripts/setup-mainline.sh); never a default
+#   KERNEL=debug, KERNELS=debug: linux-source-6.1 with KASAN, lockdep,
+#                        kmemleak, failslab, fail_make_request, built once
+#                        (scripts/setup-debug-kernel.sh, ~25 min); never a default
 #   make clean           remove build products (keeps downloaded kernels)
 #
 # Every target installs what it needs first (scripts/setup.sh, quiet when
@@ -44,6 +47,7 @@ LONG ?=
 # headers need Debian sid's compiler: scripts/setup-mainline.sh sets up its
 # sid chroot (quiet once done) and runs scripts/build.sh in there.
 build_for = case $(1) in mainline) scripts/setup-mainline.sh --build ;; \
+	debug) scripts/setup-debug-kernel.sh && scripts/build.sh debug ;; \
 	*) scripts/build.sh $(1) ;; esac
 
 all: modules
