@@ -76,7 +76,8 @@ const char *meta_sb_broken(const struct pcache_sb *sb, u64 device_size)
 		return "accepted superblock: wrong magic or version";
 	if (le32_to_cpu(sb->crc) != pcache_meta_crc(sb, sizeof(*sb)))
 		return "accepted superblock: wrong crc";
-	if (sb->flags || !zero(sb->reserved, sizeof(sb->reserved)) ||
+	if (le64_to_cpu(sb->flags) & ~PCACHE_SB_F_ALL ||
+	    !zero(sb->reserved, sizeof(sb->reserved)) ||
 	    zero(sb->uuid, sizeof(sb->uuid)))
 		return "accepted superblock: flags, reserved bytes or uuid";
 	if (le64_to_cpu(sb->table_offset) != PCACHE_TABLE_OFFSET ||

@@ -33,7 +33,8 @@ void meta_entry_fill(struct pcache_backing_entry *e, unsigned int id,
 }
 
 /* A freshly formatted cache: superblock and both slots at seq 1. */
-static void format(struct meta_image *img, u64 device_size, u32 segment_size)
+static void format_flags(struct meta_image *img, u64 device_size,
+			 u32 segment_size, u64 flags)
 {
 	static const u8 uuid[PCACHE_UUID_SIZE] = {
 		0x8e, 0x2f, 0x51, 0x0c, 0x4a, 0x77, 0x4e, 0x3d,
@@ -43,11 +44,17 @@ static void format(struct meta_image *img, u64 device_size, u32 segment_size)
 
 	memset(img, 0, sizeof(*img));
 	img->device_size = device_size;
-	if (pcache_sb_init(&img->sb, uuid, device_size, segment_size, 0, &why))
+	if (pcache_sb_init(&img->sb, uuid, device_size, segment_size, flags,
+			   &why))
 		return;	/* left blank: the seed's expected result says so */
 	pcache_table_init(&img->slot[0]);
 	pcache_table_seal(&img->slot[0], 1);
 	img->slot[1] = img->slot[0];
+}
+
+static void format(struct meta_image *img, u64 device_size, u32 segment_size)
+{
+	format_flags(img, device_size, segment_size, 0);
 }
 
 /* Attach a backing in both slots, as pcache_cache_write_table() does. */
@@ -172,6 +179,22 @@ static void seed_bad_sb(struct meta_image *img)
 	img->ctl = META_IMG_RESEAL_SB;
 }
 
+static void seed_data_crc(struct meta_image *img)
+{
+	format_flags(img, SZ_1G, PCACHE_SEGMENT_SIZE_DEFAULT,
+		     PCACHE_SB_F_DATA_CRC);
+	attach(img, 1, 128);
+}
+
+/* A flag of a later version: a module that does not know it refuses. */
+static void seed_unknown_flag(struct meta_image *img)
+{
+	format_flags(img, SZ_1G, PCACHE_SEGMENT_SIZE_DEFAULT,
+		     PCACHE_SB_F_DATA_CRC);
+	img->sb.flags = cpu_to_le64(PCACHE_SB_F_ALL + 1);
+	img->ctl = META_IMG_RESEAL_SB;
+}
+
 const struct meta_seed meta_seeds[] = {
 	{ "blank", -EINVAL, -EUCLEAN, seed_blank },
 	{ "formatted", 0, 0, seed_formatted },
@@ -187,6 +210,8 @@ const struct meta_seed meta_seeds[] = {
 	{ "bad-entry", 0, -EUCLEAN, seed_bad_entry },
 	{ "quotas-exceed", 0, -EUCLEAN, seed_quotas_exceed },
 	{ "bad-sb", -EUCLEAN, 0, seed_bad_sb },
+	{ "data-crc", 0, 0, seed_data_crc },
+	{ "unknown-flag", -EUCLEAN, 0, seed_unknown_flag },
 };
 
 const unsigned int meta_nr_seeds = ARRAY_SIZE(meta_seeds);
