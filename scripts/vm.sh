@@ -278,8 +278,12 @@ boot() {
 	exec {con}<&-
 	wait "$qpid" 2>/dev/null || true
 	qpid=
+	# All of QEMU's stderr for a guest that died; otherwise its errors
+	# (a host-side I/O error on a disk image shows only here).
 	if [ "$outcome" = died ] && [ -s "$run/qemu.err" ]; then
 		sed 's/^/vm: qemu: /' "$run/qemu.err" >&2
+	elif [ -s "$run/qemu.err" ]; then
+		{ grep -iE 'error|fail' "$run/qemu.err" || true; } | sed 's/^/vm: qemu: /' >&2
 	fi
 	# A guest that died booting, before the test began, is retried.
 	if [ -n "$splat" ] && { [ -n "$ready" ] || [ "$outcome" != died ]; }; then
