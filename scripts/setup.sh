@@ -16,6 +16,7 @@ packages=(
 	qemu-system-x86 busybox-static
 	fio ndctl dmsetup bcache-tools xfsprogs e2fsprogs util-linux
 	sparse linux-source-6.1 shellcheck python3 udev dkms openssl
+	stress-ng dbench sysbench fsmark
 )
 
 missing_packages() {
