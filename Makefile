@@ -9,6 +9,10 @@
 #                        -Werror, checkpatch, sparse, shellcheck, guest selftests
 #   make demo            the main job: a guest with pmem and pcache, step by step
 #   make bench           fio in one guest: pcache, raw pmem and peers (KERNEL=...)
+#   make torture         the long torture runs on KERNEL (default 6.12): power
+#                        cuts with filesystems and workloads for MINUTES
+#                        (60) or CUTS (1000) cuts, then external workloads
+#                        WORKLOAD_SECONDS (60) each; ends with a summary
 #   make fuzz            host unit tests, then each fuzz target for 10 minutes
 #                        (FUZZ_SECONDS=N to change)
 #   make selftests       guest selftests only (KERNELS="6.1 6.12", TESTS=...);
@@ -40,7 +44,7 @@ TESTS ?= selftests/harness selftests/pcache
 KDIR ?=
 LONG ?=
 
-.PHONY: all modules setup check demo bench fuzz selftests shell clean distclean \
+.PHONY: all modules setup check demo bench torture fuzz selftests shell clean distclean \
 	install uninstall dkms-install dkms-check
 
 # Shell command building pcache for kernel $(1).  The mainline lane's
@@ -73,6 +77,14 @@ demo: setup
 bench: setup
 	@$(call build_for,$(KERNEL)) >/dev/null
 	@scripts/bench.sh --kernel $(KERNEL)
+
+# 6.12 unless KERNEL is given: its boots are the shorter.
+torture_kernel = $(if $(filter file,$(origin KERNEL)),6.12,$(KERNEL))
+torture: setup
+	@$(call build_for,$(torture_kernel)) >/dev/null
+	@scripts/torture.sh --kernel $(torture_kernel) \
+		$(if $(CUTS),--cuts $(CUTS)) $(if $(MINUTES),--minutes $(MINUTES)) \
+		$(if $(WORKLOAD_SECONDS),--workload-seconds $(WORKLOAD_SECONDS))
 
 FUZZ_SECONDS ?= 600
 fuzz: setup

@@ -58,9 +58,11 @@ def do_write(args):
     os.close(fd)
 
 
-def acknowledged(log):
+def acknowledged(log, prefix="ACK"):
+    """The latest acknowledged generation of each block (or file) in the
+    "PREFIX n:g n:g ... END" lines of a console log."""
     acked = {}
-    pattern = re.compile(r"ACK ((?:\d+:\d+ )+)END\s*$")
+    pattern = re.compile(re.escape(prefix) + r" ((?:\d+:\d+ )+)END\s*$")
     with open(log, errors="replace") as f:
         for line in f:
             m = pattern.search(line)
