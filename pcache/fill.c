@@ -172,7 +172,7 @@ static void pcache_fill_endio(struct bio *bio)
 	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
 	struct bvec_iter_all iter;
 	struct bio_vec *bv;
-	u32 off = 0;
+	u32 off = 0, done, n;
 
 	if (bio->bi_status) {
 		WRITE_ONCE(preq->status, bio->bi_status);
@@ -180,11 +180,18 @@ static void pcache_fill_endio(struct bio *bio)
 	} else if (fill->abandoned) {
 		pcache_fill_free(fill);
 	} else {
+		/*
+		 * A segment need not start at a page boundary of the fill
+		 * (sub-page buffers, as XFS's): copy up to each boundary.
+		 */
 		bio_for_each_segment_all(bv, bio, iter) {
-			memcpy_page(fill->pages[off >> PAGE_SHIFT],
-				    offset_in_page(off), bv->bv_page,
-				    bv->bv_offset, bv->bv_len);
-			off += bv->bv_len;
+			for (done = 0; done < bv->bv_len; done += n, off += n) {
+				n = min_t(u32, bv->bv_len - done,
+					  PAGE_SIZE - offset_in_page(off));
+				memcpy_page(fill->pages[off >> PAGE_SHIFT],
+					    offset_in_page(off), bv->bv_page,
+					    bv->bv_offset + done, n);
+			}
 		}
 		queue_work(pcache_fill_wq, &fill->work);
 	}
