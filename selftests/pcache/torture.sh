@@ -66,25 +66,21 @@ sleep_ms() {
 	sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
 }
 
-# disk_of PATH: the pcache disk of the backing recorded with PATH, or
-# nothing if the cache has no attached backing of that path.
-disk_of() {
-	local b
-	for b in "$CACHE"/backing*; do
-		[ -e "$b/path" ] || continue
-		[ "$(cat "$b/path")" = "$1" ] || continue
-		[ "$(cat "$b/state")" = attached ] || return 0
-		cat "$b/disk"
-		return 0
-	done
-}
-
 backing_dir_of() {
 	local b
 	for b in "$CACHE"/backing*; do
 		[ "$(cat "$b/path" 2>/dev/null)" = "$1" ] && echo "$b" && return 0
 	done
 	return 1
+}
+
+# disk_of PATH: the pcache disk of the backing recorded with PATH, or
+# nothing if the cache has no attached backing of that path.
+disk_of() {
+	local b
+	b=$(backing_dir_of "$1") || return 0
+	[ "$(cat "$b/state")" = attached ] || return 0
+	cat "$b/disk"
 }
 
 attach_fs() {
