@@ -130,6 +130,61 @@ sequential_bypass() {
 	[ "$(cat "$B/sequential_cutoff")" = $((4 * MIB)) ] || fail "4M reads back as $(cat "$B/sequential_cutoff")"
 }
 
+# preadv_direct DEV OFFSET SIZES...: one O_DIRECT preadv at byte OFFSET
+# into iovecs of SIZES bytes laid end to end from 512 bytes into a
+# page-aligned buffer, so that they are sector aligned but most start and
+# end inside a page; the bytes read, to stdout.
+preadv_direct() {
+	python3 - "$@" <<'EOF'
+import mmap, os, sys
+dev, off, sizes = sys.argv[1], int(sys.argv[2]), [int(s) for s in sys.argv[3:]]
+buf = mmap.mmap(-1, sum(sizes) + 2 * mmap.PAGESIZE)
+view, pos, iov = memoryview(buf), 512, []
+for n in sizes:
+    iov.append(view[pos:pos + n])
+    pos += n
+fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
+got = os.preadv(fd, iov, off)
+if got != sum(sizes):
+    sys.exit("short read: %d of %d bytes" % (got, sum(sizes)))
+sys.stdout.buffer.write(buf[512:pos])
+EOF
+}
+
+# A read miss into sub-page buffers (as XFS's metadata buffers) must fill
+# the cache with exactly what it read: each layout is read as a miss, then
+# again (a hit, the backing device not read) page-aligned, and both must
+# equal the backing device.  Before fill.c copied up to page boundaries,
+# a segment starting inside a fill page ran into the next physical page:
+# the hit returned wrong bytes and memory beyond the fill was corrupted.
+unaligned_fill() {
+	local back before hits off i=0 layout sizes blocks expected
+	use_backing "$(backing_path 0)"
+	back=$(backing_name 0)
+	expected=$(mktemp)
+	for layout in "512 4096 3584" "1536 2560 4096 512 3584" "3584 8192 512" "512 512 7168"; do
+		read -ra sizes <<<"$layout"
+		blocks=$((($(IFS=+; echo "${sizes[*]}")) / 4096))
+		off=$((6 * MIB + i * 65536)) i=$((i + 1))
+		dd if="$(backing_path 0)" of="$expected" bs=4096 skip=$((off / 4096)) \
+			count=$blocks iflag=direct status=none
+		cmp <(preadv_direct "/dev/$DISK" "$off" "${sizes[@]}") "$expected" ||
+			fail "a miss into iovecs of $layout bytes read wrong data"
+		sleep 1
+		before=$(sectors_read "$back")
+		hits=$(cat "$B/stats/read_hits")
+		cmp <(dd if="/dev/$DISK" bs=4096 skip=$((off / 4096)) count=$blocks \
+			iflag=direct status=none) "$expected" ||
+			fail "after a miss into iovecs of $layout bytes, the cache returns other bytes than the backing device"
+		[ "$(sectors_read "$back")" = "$before" ] ||
+			fail "the read after a miss into iovecs of $layout bytes was not a hit"
+		[ "$(cat "$B/stats/read_hits")" -gt "$hits" ] ||
+			fail "read_hits did not rise for the read after a miss into iovecs of $layout bytes"
+		echo "iovecs of $layout bytes: a miss, then a hit, both as on the backing device"
+	done
+	rm -f "$expected"
+}
+
 FILL_DELAY=/sys/module/pcache/parameters/fill_delay_ms
 
 # block DEV OFFSET: the 4 KiB block at byte OFFSET, direct, as hex.
@@ -258,11 +313,12 @@ after_power_cut() {
 
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan 9
+	ktap_plan 10
 	ktap_test "a cache; data on the backing device only" setup
 	ktap_test "a second read is served from the cache, nothing dirty" second_read_hits
 	ktap_test "read_cache 0 turns fills off; it takes 0 or 1 only" read_cache_off
 	ktap_test "a sequential stream past sequential_cutoff is not cached" sequential_bypass
+	ktap_test "a miss read into sub-page buffers is cached as read" unaligned_fill
 	ktap_test "a write wins over a fill of the same block held back" fill_loses_to_write
 	ktap_test "a fill held back past writeback and reclaim of a write does not land" fill_after_reclaim
 	ktap_test "fio: writes verified while reads fill the same blocks, reclaim running" fills_race_writes
@@ -270,7 +326,7 @@ case "$PCACHE_PHASE" in
 	pcvm-powercut "with read cache fills in the log"
 	;;
 2)
-	KTAP_NUM=8
+	KTAP_NUM=9
 	ktap_test "after a power cut, the writes after the fills are replayed and written back" after_power_cut
 	ktap_finish
 	;;
