@@ -61,7 +61,7 @@ setting() {
 }
 
 run_program() {
-	local dir=$1 prog=$2 path="$1/$2" area log rc plan=0 count=0 notok=0 expect
+	local dir=$1 prog=$2 path="$1/$2" area log rc plan=0 count=0 notok=0 expect started
 	local failed_before=$failed
 	local -a opts
 	area="$kernel $(basename "$dir")/${prog%.sh}"
@@ -82,8 +82,9 @@ run_program() {
 		--mem "$(setting "$path" mem 2G)"
 		--timeout "$(setting "$path" timeout "$default_timeout")")
 	say "selftests: $area"
-	rc=0
+	rc=0 started=$SECONDS
 	PCACHE_RUN_ID=$RANDOM$RANDOM "$PCACHE_TOP/scripts/vm.sh" "${opts[@]}" -- "$path" || rc=$?
+	say "selftests: $area took $((SECONDS - started)) s"
 
 	plan=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$log" | head -n 1)
 	plan=${plan:-0}
