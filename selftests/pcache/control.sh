@@ -87,19 +87,6 @@ refused() {
 		fail "'$command' > $file changed the state: $(diff <(echo "$before") <(echo "$after"))"
 }
 
-# excl DEV: "busy" if DEV is opened exclusively (by pcache, or mounted),
-# else "free".
-excl() {
-	python3 -c 'import errno, os, sys
-try:
-    os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL))
-    print("free")
-except OSError as e:
-    if e.errno != errno.EBUSY:
-        raise
-    print("busy")' "$1"
-}
-
 # attr FILE EXPECTED: a sysfs attribute holds exactly EXPECTED.
 attr() {
 	local got

@@ -165,6 +165,30 @@ run_fio() {
 	fi
 }
 
+# excl DEV: "busy" if DEV is opened exclusively (by pcache, or mounted),
+# else "free".
+excl() {
+	python3 -c 'import errno, os, sys
+try:
+    os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL))
+    print("free")
+except OSError as e:
+    if e.errno != errno.EBUSY:
+        raise
+    print("busy")' "$1"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local secs=$1 what=$2 i
+	shift 2
+	for ((i = 0; i < secs * 5; i++)); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	fail "$what: not within $secs s"
+}
+
 load_pcache() {
 	insmod "$PCACHE_KO"
 }

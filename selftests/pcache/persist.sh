@@ -79,17 +79,6 @@ refused() {
 		fail "'$command' > $file changed the state: $(diff <(echo "$before") <(echo "$after"))"
 }
 
-excl() {
-	python3 -c 'import errno, os, sys
-try:
-    os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL))
-    print("free")
-except OSError as e:
-    if e.errno != errno.EBUSY:
-        raise
-    print("busy")' "$1"
-}
-
 attr() {
 	local got
 	got=$(cat "$1") || fail "cannot read $1"

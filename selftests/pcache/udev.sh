@@ -252,8 +252,7 @@ test_wrong_disk() {
 test_wrong_disk_untouched() {
 	local dev
 	dev=/dev/$(backing_name 1)
-	python3 -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL))' "$dev" ||
-		fail "$dev is held by someone"
+	[ "$(excl "$dev")" = free ] || fail "$dev is held by someone"
 	cmp -n "$(blockdev --getsize64 "$dev")" <(dd if="$dev" bs=4M iflag=direct status=none) /dev/zero ||
 		fail "the blank disk $dev has been written to"
 	check_fs

@@ -55,17 +55,6 @@ backing_reads() {
 		"0x$(stat -L -c %T "$DEV")")/stat"
 }
 
-# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
-wait_for() {
-	local secs=$1 what=$2 i
-	shift 2
-	for ((i = 0; i < secs * 5; i++)); do
-		"$@" && return 0
-		sleep 0.2
-	done
-	fail "$what: not within $secs s"
-}
-
 dirty_is_zero() {
 	[ "$(stat_of dirty_bytes)" = 0 ]
 }
