@@ -67,6 +67,7 @@ static struct pcache_backing *pcache_backing_alloc(struct pcache_cache *cache,
 	backing->wb_delay_ms = PCACHE_WB_DELAY_MS_DEFAULT;
 	backing->dirty_high_percent = PCACHE_DIRTY_HIGH_DEFAULT;
 	backing->dirty_low_percent = PCACHE_DIRTY_LOW_DEFAULT;
+	backing->failing_timeout_ms = PCACHE_FAILING_TIMEOUT_MS_DEFAULT;
 	backing->read_cache = true;
 	backing->sequential_cutoff = PCACHE_SEQUENTIAL_CUTOFF_DEFAULT;
 	mutex_init(&backing->open_lock);

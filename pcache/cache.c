@@ -357,7 +357,10 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 		len = left;
 		if (!pcache_log_append(backing, rq, NULL, done << SECTOR_SHIFT,
 				       pos, &len, key_flags, &key)) {
-			pcache_wb_wait_for_room(backing);
+			if (pcache_wb_wait_for_room(backing)) {
+				preq->replaced = replaced;
+				return BLK_STS_IOERR;
+			}
 			continue;
 		}
 		pcache_log_index(backing, &key, &replaced);

@@ -179,8 +179,10 @@ struct pcache_backing {
 	bool reclaim_asked;		/* the work is to free clean segments */
 	bool fill_room_asked;		/* ...up to twice the reserve free */
 	unsigned long wb_due;		/* jiffies: when the next round is */
+	unsigned long wb_failing_since;	/* jiffies: first failed round in a row, 0: none */
 	/* Tunables (sysfs). */
 	unsigned int wb_delay_ms;
+	unsigned int failing_timeout_ms;	/* writes wait this long for room */
 	unsigned int dirty_high_percent;
 	unsigned int dirty_low_percent;
 	/* Statistics (sysfs). */
@@ -197,6 +199,7 @@ struct pcache_backing {
 #define PCACHE_WB_DELAY_MS_DEFAULT	1000
 #define PCACHE_DIRTY_HIGH_DEFAULT	50
 #define PCACHE_DIRTY_LOW_DEFAULT	25
+#define PCACHE_FAILING_TIMEOUT_MS_DEFAULT	30000
 /* Read caching: like bcache's sequential_cutoff. */
 #define PCACHE_SEQUENTIAL_CUTOFF_DEFAULT	SZ_4M
 
@@ -356,7 +359,7 @@ void pcache_wb_backing_exit(struct pcache_backing *backing);
 void pcache_wb_kick(struct pcache_backing *backing, bool now);
 void pcache_wb_seg_opened(struct pcache_backing *backing);
 void pcache_wb_fill_wants_room(struct pcache_backing *backing);
-void pcache_wb_wait_for_room(struct pcache_backing *backing);
+int pcache_wb_wait_for_room(struct pcache_backing *backing);
 int pcache_wb_drain(struct pcache_backing *backing, u64 most);
 void pcache_wb_stop(struct pcache_backing *backing);
 void pcache_wb_start(struct pcache_backing *backing);

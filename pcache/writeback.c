@@ -855,8 +855,17 @@ static void pcache_wb_work(struct work_struct *work)
 	ret = pcache_wb_round(backing);
 	memalloc_noio_restore(noio);
 	wake_up_all(&backing->clean_wait);
+	if (!ret && READ_ONCE(backing->wb_failing_since)) {
+		pr_info("cache%d: backing%u: writeback works again\n",
+			backing->cache->id, backing->id);
+		WRITE_ONCE(backing->wb_failing_since, 0);
+	}
 	if (ret) {
 		atomic64_inc(&backing->wb_errors);
+		if (!READ_ONCE(backing->wb_failing_since))
+			WRITE_ONCE(backing->wb_failing_since, jiffies | 1);
+		/* Writes waiting for room may have waited long enough. */
+		wake_up_all(&backing->space_wait);
 		pr_err_ratelimited("cache%d: backing%u: writeback failed: %d; the data stays in pmem, retrying\n",
 				   backing->cache->id, backing->id, ret);
 		delay = msecs_to_jiffies(PCACHE_WB_RETRY_MS);
@@ -871,21 +880,47 @@ static void pcache_wb_work(struct work_struct *work)
 		pcache_wb_queue(backing, delay);
 }
 
-/* A write found no segment: wait for reclaim, never fail. */
-void pcache_wb_wait_for_room(struct pcache_backing *backing)
+/*
+ * A write found no segment: wait for reclaim.  Only when writeback has been
+ * failing for failing_timeout_ms does the write fail (-EIO), rather than
+ * hang for as long as the backing device is dead.
+ */
+int pcache_wb_wait_for_room(struct pcache_backing *backing)
 {
+	unsigned long since = 0, deadline;
 	DEFINE_WAIT(wait);
+	int ret = 0;
 
 	atomic64_inc(&backing->waits_for_space);
 	for (;;) {
 		prepare_to_wait(&backing->space_wait, &wait, TASK_UNINTERRUPTIBLE);
 		if (READ_ONCE(backing->segs_used) < backing->quota)
 			break;
+		/*
+		 * A round that fails wakes us to start the clock; the work
+		 * retries on its own then, kicking it would only hammer a
+		 * dead device.
+		 */
+		since = READ_ONCE(backing->wb_failing_since);
+		if (since) {
+			deadline = since + msecs_to_jiffies(READ_ONCE(backing->failing_timeout_ms));
+			if (time_after_eq(jiffies, deadline)) {
+				ret = -EIO;
+				break;
+			}
+			schedule_timeout(deadline - jiffies);
+			continue;
+		}
 		/* After joining the queue: the round must see a waiter. */
 		pcache_wb_kick(backing, true);
 		schedule();
 	}
 	finish_wait(&backing->space_wait, &wait);
+	if (ret)
+		pr_err_ratelimited("cache%d: backing%u: a write found no room: writeback has failed for %u ms; failing it\n",
+				   backing->cache->id, backing->id,
+				   jiffies_to_msecs(jiffies - since));
+	return ret;
 }
 
 /*
@@ -957,6 +992,7 @@ int pcache_wb_backing_init(struct pcache_backing *backing)
 	backing->reclaim_asked = false;
 	backing->fill_room_asked = false;
 	backing->wb_due = jiffies;
+	backing->wb_failing_since = 0;
 	atomic64_set(&backing->written_back, 0);
 	atomic64_set(&backing->wb_errors, 0);
 	atomic64_set(&backing->data_crc_errors, 0);
@@ -1068,7 +1104,9 @@ static ssize_t pcache_wb_tunable_store(struct device *dev, const char *buf,
 	low = field == &backing->dirty_low_percent ? value :
 	      backing->dirty_low_percent;
 	ret = -EINVAL;
-	if (field == &backing->wb_delay_ms && value > 3600 * MSEC_PER_SEC)
+	if ((field == &backing->wb_delay_ms ||
+	     field == &backing->failing_timeout_ms) &&
+	    value > 3600 * MSEC_PER_SEC)
 		pr_err("cache%d: backing%u: %s: at most an hour (3600000)\n",
 		       cache->id, backing->id, name);
 	else if (high > 100 || !high || low >= high)
@@ -1080,6 +1118,9 @@ static ssize_t pcache_wb_tunable_store(struct device *dev, const char *buf,
 		WRITE_ONCE(*field, value);
 	if (!ret && field == &backing->wb_delay_ms)
 		pcache_wb_delay_changed(backing);
+	/* Writes waiting for room wait by the new timeout. */
+	if (!ret && field == &backing->failing_timeout_ms)
+		wake_up_all(&backing->space_wait);
 	mutex_unlock(&cache->lock);
 	return ret ? ret : count;
 }
@@ -1101,6 +1142,7 @@ static DEVICE_ATTR_RW(name)
 PCACHE_WB_TUNABLE_ATTR(writeback_delay_ms, wb_delay_ms);
 PCACHE_WB_TUNABLE_ATTR(dirty_high_percent, dirty_high_percent);
 PCACHE_WB_TUNABLE_ATTR(dirty_low_percent, dirty_low_percent);
+PCACHE_WB_TUNABLE_ATTR(failing_backing_timeout_ms, failing_timeout_ms);
 
 static struct attribute *pcache_wb_attrs[] = {
 	&dev_attr_dirty_bytes.attr,
@@ -1113,6 +1155,7 @@ static struct attribute *pcache_wb_attrs[] = {
 	&dev_attr_writeback_delay_ms.attr,
 	&dev_attr_dirty_high_percent.attr,
 	&dev_attr_dirty_low_percent.attr,
+	&dev_attr_failing_backing_timeout_ms.attr,
 	NULL,
 };
 
