@@ -103,6 +103,12 @@ struct pcache_wb_batch {
 	struct pcache_wb_source **heap;
 	u32 nr_sources;
 	struct pcache_wb_source spare;
+	/*
+	 * The backing device's size at attach, which replay checked the
+	 * records against: a disk that shrinks or goes away underneath makes
+	 * writeback fail with I/O errors, not the records look corrupt.
+	 */
+	sector_t backing_sectors;
 	/* The round's records, newest wins: what to write, once. */
 	struct pcache_index index;
 	struct pcache_wb_extent ext[PCACHE_WB_BATCH_EXTENTS];
@@ -232,7 +238,7 @@ static void pcache_wb_cursor(struct pcache_backing *backing, u32 seg,
 		.prev_seq = state->clean_prev_seq,
 		.data_end = state->clean_data_end,
 		.segment_size = cache->segment_size,
-		.backing_sectors = bdev_nr_sectors(backing->bdev.bdev),
+		.backing_sectors = backing->wb->backing_sectors,
 		.data_crc = cache->data_crc,
 	};
 }
@@ -969,6 +975,7 @@ int pcache_wb_backing_init(struct pcache_backing *backing)
 	if (ret)
 		goto out_free;
 	wb->nr_sources = backing->quota;
+	wb->backing_sectors = bdev_nr_sectors(backing->bdev.bdev);
 	/* Free segments for the heads to open, whatever the rounds do. */
 	backing->segs_reserve = min(max(backing->quota / 16,
 					2 * num_possible_cpus()),
