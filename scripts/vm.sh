@@ -102,6 +102,8 @@ make_image() {
 	fi
 }
 [[ $nvdimms =~ ^[1-8]$ ]] || die "--nvdimms takes 1 to 8"
+[[ $mem =~ ^[0-9]+[MG]$ ]] || die "--mem takes a size in M or G (512M, 2G)"
+mem_mib=$(($(numfmt --from=iec "$mem") >> 20))
 # A full tmpfs kills the guest with SIGBUS in the middle of a write, which
 # looks like a crash: refuse to start instead.  (Files left by earlier runs
 # with other --images count; --discard-pmem removes a run's own.)
@@ -183,7 +185,7 @@ qemu_cmd() {
 	local phase=$1
 	echo qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
 		-machine pc,nvdimm=on -accel "$accel"${icount:+ -icount shift=0} -cpu max -smp 2 \
-		-m "$mem,slots=$((nvdimms + 1)),maxmem=$((2 * ${mem%G} + nvdimms * ${pmem_size%G} + 1))G"
+		-m "${mem_mib}M,slots=$((nvdimms + 1)),maxmem=$((2 * mem_mib + nvdimms * ($(pmem_bytes) >> 20) + 1024))M"
 	nvdimm_args
 	echo
 	drive_args
