@@ -79,20 +79,6 @@ refused() {
 		fail "'$command' > $file changed the state: $(diff <(echo "$before") <(echo "$after"))"
 }
 
-# excl DEV...: for each DEV, "busy" if it is opened exclusively (by pcache,
-# or mounted), else "free".
-excl() {
-	python3 -c 'import errno, os, sys
-for dev in sys.argv[1:]:
-    try:
-        os.close(os.open(dev, os.O_RDONLY | os.O_EXCL))
-        print("free")
-    except OSError as e:
-        if e.errno != errno.EBUSY:
-            raise
-        print("busy")' "$@"
-}
-
 attr() {
 	local got
 	got=$(cat "$1") || fail "cannot read $1"

@@ -165,17 +165,18 @@ run_fio() {
 	fi
 }
 
-# excl DEV: "busy" if DEV is opened exclusively (by pcache, or mounted),
-# else "free".
+# excl DEV...: for each DEV, "busy" if it is opened exclusively (by pcache,
+# or mounted), else "free".
 excl() {
 	python3 -c 'import errno, os, sys
-try:
-    os.close(os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL))
-    print("free")
-except OSError as e:
-    if e.errno != errno.EBUSY:
-        raise
-    print("busy")' "$1"
+for dev in sys.argv[1:]:
+    try:
+        os.close(os.open(dev, os.O_RDONLY | os.O_EXCL))
+        print("free")
+    except OSError as e:
+        if e.errno != errno.EBUSY:
+            raise
+        print("busy")' "$@"
 }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
