@@ -1061,22 +1061,43 @@ PCACHE_WB_STAT_ATTR(segments_reclaimed, atomic64_read(&backing->segs_reclaimed))
 PCACHE_WB_STAT_ATTR(waits_for_space, atomic64_read(&backing->waits_for_space));
 
 /*
+ * Nothing waits for the round that is due: no dirty data, no reclaim asked
+ * for, no write waiting for room, no drain, no failed round to retry.  The
+ * round is then only for clean records, read cache fills such as those of
+ * the partition scan at attach.
+ */
+static bool pcache_wb_idle(struct pcache_backing *backing)
+{
+	return !READ_ONCE(backing->reclaim_asked) &&
+	       !READ_ONCE(backing->wb_urgent) &&
+	       !READ_ONCE(backing->draining) &&
+	       !READ_ONCE(backing->wb_failing_since) &&
+	       !wq_has_sleeper(&backing->space_wait) &&
+	       !percpu_counter_sum(&backing->dirty_sectors);
+}
+
+/*
  * writeback_delay_ms changed: a round due later than the new delay allows
- * comes sooner.  Under cache->lock, attached: detach has not stopped
- * writeback, and cannot until the lock is dropped.
+ * comes sooner; one due sooner for clean records alone moves to the new
+ * delay, so that data written after a longer delay is set stays dirty that
+ * long, even right after attach.  Under cache->lock, attached: detach has
+ * not stopped writeback, and cannot until the lock is dropped.
  */
 static void pcache_wb_delay_changed(struct pcache_backing *backing)
 {
 	unsigned long delay = msecs_to_jiffies(READ_ONCE(backing->wb_delay_ms));
+	unsigned long due = READ_ONCE(backing->wb_due);
 
 	lockdep_assert_held(&backing->cache->lock);
 	if (backing->state != PCACHE_BACKING_ATTACHED ||
 	    READ_ONCE(backing->wb_stopped) ||
-	    !delayed_work_pending(&backing->wb_work) ||
-	    !time_after(READ_ONCE(backing->wb_due), jiffies + delay))
+	    !delayed_work_pending(&backing->wb_work))
 		return;
-	WRITE_ONCE(backing->wb_due, jiffies + delay);
-	mod_delayed_work(pcache_wb_wq, &backing->wb_work, delay);
+	if (time_after(due, jiffies + delay) ||
+	    (time_before(due, jiffies + delay) && pcache_wb_idle(backing))) {
+		WRITE_ONCE(backing->wb_due, jiffies + delay);
+		mod_delayed_work(pcache_wb_wq, &backing->wb_work, delay);
+	}
 }
 
 static ssize_t pcache_wb_tunable_show(struct device *dev, char *buf,
