@@ -23,7 +23,7 @@ PY=$TMPD/pcache.py
 # Python does what bash cannot: one write(2) of exact bytes, errno names, an
 # O_EXCL hold on a block device, and fast loops for the races.
 cat >"$PY" <<'EOF'
-import codecs, errno, glob, os, random, sys, time
+import codecs, difflib, errno, glob, hashlib, mmap, os, random, sys, time
 
 BUS = "/sys/bus/pcache"
 
@@ -154,10 +154,162 @@ def hold(dev, ready):
     os.close(fd)
 
 
+def decode(text):
+    """Input with \\n and \\0 escapes, as bytes."""
+    return codecs.escape_decode(os.fsencode(text))[0]
+
+
+def shorten(text):
+    return text if len(text) <= 90 else "%s...(%d bytes)" % (text[:60], len(text))
+
+
+def read_attr(path):
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except OSError as e:
+        return [" " + errname(e)]
+
+
+def head_sum(dev):
+    """sha256 of the first 64 KiB of dev, read past the page cache."""
+    try:
+        fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
+    except OSError as e:
+        return errname(e)
+    try:
+        buf = mmap.mmap(-1, 65536)
+        n = os.preadv(fd, [buf], 0)
+        return hashlib.sha256(buf[:n]).hexdigest()
+    except OSError as e:
+        return errname(e)
+    finally:
+        os.close(fd)
+
+
+class Checker:
+    """
+    The checks of refused commands, run from one process: starting python
+    and a dozen other programs for every one of them took 3-4 s under TCG.
+    """
+
+    def __init__(self, tmpdir, cache_attrs, backing_attrs):
+        self.tmpdir = tmpdir
+        self.cache_attrs = cache_attrs.split()
+        self.backing_attrs = backing_attrs.split()
+
+    def snapshot(self):
+        """Everything a refused command must leave alone, as lines."""
+        top = BUS + "/devices/"
+        names = [os.path.basename(c) for c in caches()]
+        disks = sorted(os.path.basename(d) for d in glob.glob("/sys/block/pcache*"))
+        out = ["caches: " + " ".join(names), "disks: " + " ".join(disks)]
+        for cache in caches():
+            files = [cache + "/" + a for a in self.cache_attrs]
+            for b in sorted(glob.glob(cache + "/backing*")):
+                if os.path.isdir(b):
+                    files += [b + "/" + a for a in self.backing_attrs]
+            for f in files:
+                out += [f[len(top):] + ":" + line for line in read_attr(f)]
+        # The cache device's superblock and backing table, and the disks' heads.
+        for dev in ("/dev/pmem0", "/dev/vda", "/dev/vdb"):
+            out.append(dev + ": " + head_sum(dev))
+        return out
+
+    def logged(self, inp_path, data):
+        """Write data to inp_path; the result and the kernel log lines it caused."""
+        kmsg = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            os.lseek(kmsg, 0, os.SEEK_END)
+            got = write(inp_path, data)
+            lines = []
+            while True:
+                try:
+                    rec = os.read(kmsg, 8192)
+                except BlockingIOError:
+                    break
+                except BrokenPipeError:
+                    continue  # records overwritten: go on with the oldest left
+                if not rec:
+                    break
+                msg = rec.decode(errors="replace").partition(";")[2]
+                lines.append(msg.split("\n", 1)[0])
+        finally:
+            os.close(kmsg)
+        return got, lines
+
+    def refused(self, want, path, text):
+        """
+        One write of text to path must fail with one of want ("EINVAL" or
+        "ENOENT|EINVAL"), log exactly one "pcache: " line and change
+        nothing.  Returns the report; its last line is PASS or FAIL, and
+        UNDO when the write went through.
+        """
+        before = self.snapshot()
+        got, lines = self.logged(path, decode(text))
+        reasons = [line for line in lines if "pcache: " in line]
+        after = self.snapshot()
+        out = ["%s > %s: %s; %s" % (shorten(text), path[len(BUS) + 1:], got,
+                                    "\n".join(reasons) or "(no kernel log line)")]
+        bad = False
+        if got not in want.split("|"):
+            out.append("  FAIL: expected %s, got %s" % (want, got))
+            bad = True
+        if len(reasons) != 1:
+            out.append("  FAIL: expected one 'pcache: ' line in the kernel log, got %d"
+                       % len(reasons))
+            bad = True
+        if before != after:
+            out.append("  FAIL: the refused command changed state:")
+            out += ["    " + d for d in difflib.unified_diff(before, after, lineterm="", n=0)]
+            bad = True
+        status = "FAIL" if bad else "PASS"
+        if got == "OK":
+            with open(self.tmpdir + "/before", "w") as f:
+                f.write("\n".join(before) + "\n")
+            status += " UNDO"
+        return out + [status]
+
+    def unchanged(self, path, text):
+        """A write that must change nothing: its result, and SAME or CHANGED."""
+        before = self.snapshot()
+        got = write(path, decode(text))
+        return [got, "SAME" if self.snapshot() == before else "CHANGED"]
+
+    def accepted(self, path, text):
+        """A write that must succeed: a report, and its result last."""
+        got, lines = self.logged(path, decode(text))
+        out = ["%s > %s: %s" % (shorten(text), path[len(BUS) + 1:], got)]
+        if got != "OK":
+            out += ["  " + line for line in lines if "pcache" in line]
+        return out + [got]
+
+    def serve(self):
+        """Requests on stdin, one a line, fields split by \\x1f; replies on
+        stdout, each ending in a line of \\x1e alone."""
+        for req in sys.stdin.buffer:
+            args = req.rstrip(b"\n").decode().split("\x1f")
+            cmd = args.pop(0)
+            if cmd == "refused":
+                out = self.refused(*args)
+            elif cmd == "unchanged":
+                out = self.unchanged(*args)
+            elif cmd == "accepted":
+                out = self.accepted(*args)
+            elif cmd == "write":
+                out = [write(args[0], decode(args[1]))]
+            else:
+                out = ["unknown request " + cmd]
+            sys.stdout.write("\n".join(out) + "\n\x1e\n")
+            sys.stdout.flush()
+
+
 cmd = sys.argv[1]
-if cmd == "write":
+if cmd == "serve":
+    Checker(*sys.argv[2:5]).serve()
+elif cmd == "write":
     # Input with \n and \0 escapes, written as one write(2).
-    print(write(sys.argv[2], codecs.escape_decode(os.fsencode(sys.argv[3]))[0]))
+    print(write(sys.argv[2], decode(sys.argv[3])))
 elif cmd == "can-claim":
     try:
         os.close(os.open(sys.argv[2], os.O_RDONLY | os.O_EXCL))
@@ -206,53 +358,32 @@ long_link() {
 	echo "$dir/$name"
 }
 
+# The resident checker (Checker in $PY): requests on a fifo, replies on
+# another, one at a time.  Subshells (ktap_test runs each test in one) share
+# the descriptors; bash reads a fifo a byte at a time, so none reads past its
+# own reply.
+mkfifo "$TMPD/requests" "$TMPD/replies"
+python3 "$PY" serve "$TMPD" "$CACHE_ATTRS" "$BACKING_ATTRS" \
+	<"$TMPD/requests" >"$TMPD/replies" 2>"$TMPD/checker.err" &
+CHECKER_PID=$!
+exec {CHECK_REQ}>"$TMPD/requests" {CHECK_REPLY}<"$TMPD/replies"
+
+# checker REQUEST ARG...: the reply's lines.
+checker() {
+	local IFS=$'\x1f' line
+	printf '%s\n' "$*" >&"$CHECK_REQ"
+	while IFS= read -r line <&"$CHECK_REPLY"; do
+		[ "$line" != $'\x1e' ] || return 0
+		printf '%s\n' "$line"
+	done
+	cat "$TMPD/checker.err" >&2
+	fail "the checker process is gone"
+}
+
 # sysfs_write FILE INPUT: one write(2) of INPUT (\n and \0 escapes allowed);
 # prints OK or the errno name.
 sysfs_write() {
-	python3 "$PY" write "$1" "$2"
-}
-
-# Everything a refused command must leave alone.
-snapshot() {
-	local cache b a dev
-	local -a files
-	echo "caches: $(cd "$BUS/devices" && echo cache*)"
-	echo "disks: $(cd /sys/block && echo pcache*)"
-	for cache in "$BUS"/devices/cache*; do
-		[ -d "$cache" ] || continue
-		files=()
-		for a in $CACHE_ATTRS; do
-			files+=("$cache/$a")
-		done
-		for b in "$cache"/backing*; do
-			[ -d "$b" ] || continue
-			for a in $BACKING_ATTRS; do
-				files+=("$b/$a")
-			done
-		done
-		grep -H '' "${files[@]}" 2>&1 | sed "s|$BUS/devices/||"
-	done
-	# The cache device's superblock and backing table, and the disks' heads.
-	for dev in /dev/pmem0 /dev/vda /dev/vdb; do
-		echo "$dev: $(dd if="$dev" bs=4096 count=16 iflag=direct status=none | sha256sum)"
-	done
-}
-
-kmsg_mark() {
-	local mark="pcache-selftest: mark $BASHPID.$RANDOM$RANDOM"
-	echo "<6>$mark" >/dev/kmsg
-	echo "$mark"
-}
-
-# Kernel log lines after a mark.
-dmesg_since() {
-	dmesg | sed "1,/$1\$/d"
-}
-
-shorten() {
-	local s=$1
-	[ "${#s}" -le 90 ] || s="${s:0:60}...(${#s} bytes)"
-	printf '%s' "$s"
+	checker write "$1" "$2"
 }
 
 CHECKS_FAILED=0
@@ -300,29 +431,12 @@ undo() {
 # ERRNOS ("EINVAL" or "ENOENT|EINVAL"), logs exactly one "pcache: " line and
 # changes nothing.  Counts a failure in CHECKS_FAILED and goes on.
 refused() {
-	local want=$1 file=$2 input=$3 before after got mark reasons n bad=
-	before=$(snapshot)
-	mark=$(kmsg_mark)
-	got=$(sysfs_write "$file" "$input")
-	reasons=$(dmesg_since "$mark" | grep 'pcache: ' || true)
-	after=$(snapshot)
-	n=$(printf '%s' "$reasons" | grep -c . || true)
-	echo "$(shorten "$input") > ${file#"$BUS"/}: $got; ${reasons:-(no kernel log line)}"
-	case "|$want|" in
-	*"|$got|"*) ;;
-	*) echo "  FAIL: expected $want, got $got"; bad=1 ;;
-	esac
-	if [ "$n" -ne 1 ]; then
-		echo "  FAIL: expected one 'pcache: ' line in the kernel log, got $n"
-		bad=1
-	fi
-	if [ "$before" != "$after" ]; then
-		echo "  FAIL: the refused command changed state:"
-		diff <(echo "$before") <(echo "$after") | sed 's/^/    /' || true
-		bad=1
-	fi
-	[ "$got" != OK ] || undo "$file" "$before"
-	[ -z "$bad" ] || CHECKS_FAILED=$((CHECKS_FAILED + 1))
+	local reply status
+	reply=$(checker refused "$1" "$2" "$3")
+	status=${reply##*$'\n'}
+	printf '%s\n' "${reply%$'\n'*}"
+	[[ "$status" != *UNDO* ]] || undo "$2" "$(cat "$TMPD/before")"
+	[[ "$status" == PASS* ]] || CHECKS_FAILED=$((CHECKS_FAILED + 1))
 }
 
 checks_done() {
@@ -331,14 +445,11 @@ checks_done() {
 
 # accepted FILE INPUT: the command succeeds.
 accepted() {
-	local got mark
-	mark=$(kmsg_mark)
-	got=$(sysfs_write "$1" "$2")
-	echo "$(shorten "$2") > ${1#"$BUS"/}: $got"
-	if [ "$got" != OK ]; then
-		dmesg_since "$mark" | grep 'pcache' | sed 's/^/  /' || true
-		fail "expected success, got $got"
-	fi
+	local reply got
+	reply=$(checker accepted "$1" "$2")
+	got=${reply##*$'\n'}
+	printf '%s\n' "${reply%$'\n'*}"
+	[ "$got" = OK ] || fail "expected success, got $got"
 }
 
 attr() {
@@ -669,14 +780,13 @@ test_detach_malformed() {
 }
 
 test_read_only() {
-	local f got before
+	local f got
 	for f in "$BUS/format_version" "$CACHE"/{path,uuid,size,segment_size,data_crc,segments_total,segments_reserved,segments_used,state} \
 		"$CACHE"/backing0/{id,path,uuid,size,cache_size,segments_total,segments_used,state,disk}; do
 		[ -e "$f" ] || { echo "${f#"$BUS"/}: missing" && CHECKS_FAILED=$((CHECKS_FAILED + 1)) && continue; }
-		before=$(snapshot)
-		got=$(sysfs_write "$f" '0\n')
+		got=$(checker unchanged "$f" '0\n' | paste -sd ' ')
 		echo "write to ${f#"$BUS"/}: $got"
-		if [ "$got" = OK ] || [ "$before" != "$(snapshot)" ]; then
+		if [ "$got" != "${got#OK}" ] || [ "${got##* }" != SAME ]; then
 			echo "  FAIL: a read-only attribute took a write"
 			CHECKS_FAILED=$((CHECKS_FAILED + 1))
 		fi
@@ -692,12 +802,11 @@ test_read_only() {
 
 # A zero-length write carries no command: it changes nothing.
 test_empty_writes() {
-	local f before got
+	local f got
 	for f in "$BUS/register" "$BUS/unregister" "$CACHE/attach" "$CACHE/detach"; do
-		before=$(snapshot)
-		got=$(sysfs_write "$f" '')
+		got=$(checker unchanged "$f" '' | paste -sd ' ')
 		echo "empty write to ${f#"$BUS"/}: $got"
-		[ "$before" = "$(snapshot)" ] || fail "an empty write to $f changed state"
+		[ "${got##* }" = SAME ] || fail "an empty write to $f changed state"
 	done
 }
 
@@ -880,5 +989,7 @@ ktap_test "detach: refused with EBUSY while the disk is open" test_detach_open
 ktap_test "attach: a full backing table refused with EMLINK" test_table_full
 ktap_test "racing detach, attach, unregister and register stay consistent" test_race
 ktap_test "teardown: nothing left claimed, module unloads" test_teardown
+exec {CHECK_REQ}>&- {CHECK_REPLY}<&-
+wait "$CHECKER_PID" || true
 rm -rf "$TMPD"
 ktap_finish
