@@ -16,7 +16,7 @@
 # serial in the place of backing disk 1 is left alone, and the logs and
 # pcachectl status say what is waiting for what.
 #
-# pcvm: disks=2 timeout=900 kernels=6.12
+# pcvm: disks=2 timeout=900 kernels=6.1
 . "$(dirname "$0")/lib.sh"
 
 SYS=/sys/bus/pcache

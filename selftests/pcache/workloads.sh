@@ -9,7 +9,7 @@
 # the backing device is detached: the filesystem on it alone checks clean.
 # PCACHE_TEST_WORKLOAD_SECONDS sets how long each workload runs (20).
 #
-# pcvm: disks=1 timeout=1500
+# pcvm: disks=1 timeout=1500 kernels=6.1
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fslib.sh"
 
