@@ -52,8 +52,10 @@ setsid bash -c 'sleep 5; tail -n +1 -F "$1" 2>/dev/null |
 	sed -u "s/^# //; s/^/torture: /"' progress "$log" &
 progress=$!
 trap 'kill -- "-$progress" 2>/dev/null || true' EXIT
+loop_start=$SECONDS
 scripts/selftests.sh --kernel "$kernel" --summary "$results/torture-loop.summary" \
 	selftests/pcache/torture.sh || rc=1
+loop_seconds=$((SECONDS - loop_start))
 kill -- "-$progress" 2>/dev/null || true
 
 if [ -n "$workloads" ]; then
@@ -73,8 +75,12 @@ count() {
 	survived=$(sed -n 's/^ok [0-9]* after cut \([0-9]*\) .*/\1/p' "$log" | tail -n 1)
 	echo "power cuts made:      $made"
 	echo "power cuts survived:  ${survived:-0} (checked after $checked boots; a cut during registration is checked with the next)"
+	echo "power-cut loop:       $loop_seconds s, $((loop_seconds / (made > 0 ? made : 1))) s per cut"
+	echo "  boots checked, on average $(sed -n 's/^\(# \)\{0,1\}TORTURE: checked \([0-9.]*\) s after boot/\2/p' "$log" |
+		awk '{ s += $1; n++ } END { printf "%.0f", n ? s / n : 0 }') s after boot"
+	echo "  cuts without an acknowledged write before them: $(count '^(# )?TORTURE: the writers acknowledged nothing' "$log")"
 	echo "faults injected, by what the cut fell into:"
-	sed -n 's/^\(# \)\{0,1\}TORTURE: cut [0-9]* during \(.*\)/\2/p' "$log" |
+	sed -n 's/^\(# \)\{0,1\}TORTURE: cut [0-9]* during \(.*\), [0-9.]* s after boot$/\2/p' "$log" |
 		sed 's/ to [a-z]* and back/ to another mode and back/' | sort | uniq -c | sed 's/^/  /'
 	echo "workloads cut:"
 	sed -n 's/^\(# \)\{0,1\}TORTURE: workload \(.*\)/\2/p' "$log" | sort | uniq -c | sed 's/^/  /'

@@ -66,6 +66,8 @@ def do_write(args):
         if len(acks) >= 32 or now - last > 0.1:
             print(f"FACK {args.tag} " + " ".join(acks) + " END", flush=True)
             acks, last = [], now
+            if args.ready and not os.path.exists(args.ready):
+                open(args.ready, "w").close()
     if acks:
         print(f"FACK {args.tag} " + " ".join(acks) + " END", flush=True)
 
@@ -114,6 +116,8 @@ def main():
     p.add_argument("--tag", required=True, help="names this writer in the log")
     p.add_argument("--files", type=int, default=256)
     p.add_argument("--gen-base", type=int, default=0)
+    p.add_argument("--ready", help="write: create this file once the first "
+                   "acknowledgements are printed")
     p.add_argument("--seconds", type=float, default=0)
     p.add_argument("--log", help="console log with FACK lines (verify)")
     args = p.parse_args()

@@ -53,6 +53,8 @@ def do_write(args):
         if len(acks) >= 64 or now - last > 0.1:
             print("ACK " + " ".join(acks) + " END", flush=True)
             acks, last = [], now
+            if args.ready and not os.path.exists(args.ready):
+                open(args.ready, "w").close()
     if acks:
         print("ACK " + " ".join(acks) + " END", flush=True)
     os.close(fd)
@@ -112,6 +114,8 @@ def main():
     p.add_argument("--first", type=int, default=0, help="first block")
     p.add_argument("--blocks", type=int, required=True)
     p.add_argument("--gen-base", type=int, default=0)
+    p.add_argument("--ready", help="write: create this file once the first "
+                   "acknowledgements are printed")
     p.add_argument("--seconds", type=float, default=0)
     p.add_argument("--log", help="console log with ACK lines (verify)")
     args = p.parse_args()

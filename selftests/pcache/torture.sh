@@ -39,6 +39,7 @@ FILES=128
 CACHE=/sys/bus/pcache/devices/cache0
 HERE=$(dirname "$0")
 MNT=/mnt/pcache-torture
+READY=/tmp/torture-ready	# -raw, -0, -1: a writer's first acknowledgements
 run_id=${PCACHE_RUN_ID:?}
 cut=$((PCACHE_PHASE - 1))	# cuts survived before this boot
 
@@ -216,11 +217,13 @@ start_load() {
 		mount_fs "$i" || return 1
 	done
 	# The ACK lines go to the console, where the next boot reads them.
+	rm -f "$READY"-*
 	start /dev/stdout python3 "$HERE/acked_writes.py" write "/dev/$(disk_of "$RAW")" \
-		--run "$run_id" --blocks "$BLOCKS" --gen-base "$gen"
+		--run "$run_id" --blocks "$BLOCKS" --gen-base "$gen" --ready "$READY-raw"
 	for i in 0 1; do
 		start /dev/stdout python3 "$HERE/acked_files.py" write "$MNT$i/acked" \
-			--run "$run_id" --tag "${FS_TYPE[$i]}" --files "$FILES" --gen-base "$gen"
+			--run "$run_id" --tag "${FS_TYPE[$i]}" --files "$FILES" --gen-base "$gen" \
+			--ready "$READY-$i"
 	done
 	rm -rf "$MNT$fs/work"
 	start "/tmp/torture-$workload.out" bash -c \
@@ -228,8 +231,27 @@ start_load() {
 	echo "TORTURE: workload $workload on ${FS_TYPE[$fs]}"
 }
 
+# Every writer has had writes acknowledged.
+writers_ready() {
+	local w
+	for w in raw 0 1; do
+		[ -e "$READY-$w" ] || return 1
+	done
+}
+
+# Under TCG the writers take seconds to start, longer than the shortest
+# random delay: a cut before their first acknowledged write checks nothing.
+wait_for_writers() {
+	local t
+	for ((t = 0; t < 600; t++)); do
+		writers_ready && return 0
+		sleep 0.1
+	done
+	echo "TORTURE: the writers acknowledged nothing within 60 s"
+}
+
 cut_power() {
-	echo "TORTURE: cut $((cut + 1)) during $1"
+	echo "TORTURE: cut $((cut + 1)) during $1, $(awk '{ print $1 }' /proc/uptime) s after boot"
 	pcvm-powercut "cut $((cut + 1)) during $1"
 }
 
@@ -237,6 +259,7 @@ cut_power() {
 run_event() {
 	local event=$1 b xfs_b
 	xfs_b=$(backing_dir_of "${FS_DEV[$MOVABLE]}")
+	wait_for_writers
 	case "$event" in
 	io)
 		sleep_ms "$(rand_ms 3000 9000)"
@@ -292,6 +315,7 @@ finish() {
 after_cut() {
 	register_again
 	verify_all
+	echo "TORTURE: checked $(awk '{ print $1 }' /proc/uptime) s after boot"
 }
 
 if [ "$PCACHE_PHASE" -eq 1 ]; then
