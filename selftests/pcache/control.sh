@@ -21,79 +21,6 @@ by_id() {
 	echo "/dev/disk/by-id/virtio-$(cat "/sys/block/$1/serial")"
 }
 
-# strerror() of an errno name: what bash reports when a write fails.
-errno_text() {
-	case "$1" in
-	EBUSY) echo "Device or resource busy" ;;
-	EEXIST) echo "File exists" ;;
-	EINVAL) echo "Invalid argument" ;;
-	ENAMETOOLONG) echo "File name too long" ;;
-	ENODEV) echo "No such device" ;;
-	ENOENT) echo "No such file or directory" ;;
-	ENOSPC) echo "No space left on device" ;;
-	ENOTBLK) echo "Block device required" ;;
-	EOPNOTSUPP) echo "Operation not supported" ;;
-	EUCLEAN) echo "Structure needs cleaning" ;;
-	*) echo "unknown errno name $1" ;;
-	esac
-}
-
-# Everything a refused command must leave as it was: the sysfs tree of the
-# caches and backing devices (segments_used aside) and the pcache disks.
-snapshot() {
-	sysfs_state "$SYS"/devices/* "$SYS"/devices/*/* "$SYS"/devices/*/backing*/* \
-		/sys/block/pcache* /dev/pcache* /sys/block/pcache*/size
-}
-
-# Kernel log lines since the last kmsg_mark.
-kmsg_mark() {
-	MARK="pcache-selftest-mark-$RANDOM$RANDOM"
-	echo "$MARK" >/dev/kmsg
-}
-kmsg_since() {
-	dmesg | sed -n "/$MARK/,\$p" | sed 1d
-}
-
-# ctl FILE COMMAND: a command that must succeed.
-ctl() {
-	local out
-	kmsg_mark
-	out=$({ echo "$2" >"$1"; } 2>&1) ||
-		fail "'$2' > $1 failed (${out##*: }); kernel log: $(kmsg_since | grep 'pcache: ')"
-}
-
-# refused ERRNO[|ERRNO...] FILE COMMAND: writing COMMAND to FILE must fail
-# with one of the errnos ("any": whichever), log a "pcache: " line, and leave
-# the state as it was.
-refused() {
-	local want=$1 file=$2 command=$3 out got log before after ok="" w
-	before=$(snapshot)
-	kmsg_mark
-	if out=$({ echo "$command" >"$file"; } 2>&1); then
-		fail "'$command' > $file succeeded, expected $want"
-	fi
-	got=${out##*: }
-	log=$(kmsg_since | grep 'pcache: ' || true)
-	echo "'$command' > ${file#"$SYS"/}: $got; ${log:-(nothing logged)}" | sed 's/^\[[ 0-9.]*\] //'
-	for w in ${want//|/ }; do
-		if [ "$w" = any ] || [ "$got" = "$(errno_text "$w")" ]; then
-			ok=1
-		fi
-	done
-	[ -n "$ok" ] || fail "'$command' > $file: expected $want, got '$got'"
-	[ -n "$log" ] || fail "'$command' > $file: no 'pcache: ' line in the kernel log says why"
-	after=$(snapshot)
-	[ "$before" = "$after" ] ||
-		fail "'$command' > $file changed the state: $(diff <(echo "$before") <(echo "$after"))"
-}
-
-# attr FILE EXPECTED: a sysfs attribute holds exactly EXPECTED.
-attr() {
-	local got
-	got=$(cat "$1") || fail "cannot read $1"
-	[ "$got" = "$2" ] || fail "$1 is '$got', expected '$2'"
-}
-
 # The superblock of /dev/pmem0, read past the page cache.
 sb_bytes() {
 	dd if=/dev/pmem0 bs=4096 skip=1 count=1 iflag=direct status=none
@@ -125,12 +52,12 @@ test_refuse_non_dax() {
 	load_pcache
 	no_cache_registered
 	if [ "$(cat /sys/block/pmem0/queue/dax)" = 0 ]; then
-		refused EOPNOTSUPP "$SYS/register" "path=/dev/pmem0,format"
+		ctl_refused EOPNOTSUPP "$SYS/register" "path=/dev/pmem0,format"
 	else
 		echo "pmem0 of the raw namespace supports DAX: not checking its refusal"
 	fi
 	vda_before=$(region /dev/vda 0 4 | sha256sum)
-	refused EOPNOTSUPP "$SYS/register" "path=$(by_id vda),format"
+	ctl_refused EOPNOTSUPP "$SYS/register" "path=$(by_id vda),format"
 	[ "$(region /dev/vda 0 4 | sha256sum)" = "$vda_before" ] || fail "the refused format wrote to vda"
 	[ "$(excl /dev/vda)" = free ] || fail "vda is still held after the refusal"
 	[ "$(excl /dev/pmem0)" = free ] || fail "pmem0 is still held after the refusal"
@@ -141,19 +68,19 @@ test_refuse_bad_register() {
 	local long
 	make_fsdax_namespace
 	long=/dev/$(printf 'x%.0s' $(seq 130))
-	refused EINVAL "$SYS/register" ""
-	refused EINVAL "$SYS/register" "format"
-	refused EINVAL "$SYS/register" "path=/dev/pmem0,format,bogus"
-	refused EINVAL "$SYS/register" "path=/dev/pmem0,format,segment_size=3M"
-	refused EINVAL "$SYS/register" "path=/dev/pmem0,format,segment_size=512K"
-	refused EINVAL "$SYS/register" "path=/dev/pmem0,format,segment_size=512M"
-	refused EINVAL "$SYS/register" "path=/dev/pmem0,format,segment_size=lots"
-	refused ENOENT "$SYS/register" "path=/dev/pcache-selftest-nonexistent,format"
-	refused ENOTBLK "$SYS/register" "path=/dev/null,format"
+	ctl_refused EINVAL "$SYS/register" ""
+	ctl_refused EINVAL "$SYS/register" "format"
+	ctl_refused EINVAL "$SYS/register" "path=/dev/pmem0,format,bogus"
+	ctl_refused EINVAL "$SYS/register" "path=/dev/pmem0,format,segment_size=3M"
+	ctl_refused EINVAL "$SYS/register" "path=/dev/pmem0,format,segment_size=512K"
+	ctl_refused EINVAL "$SYS/register" "path=/dev/pmem0,format,segment_size=512M"
+	ctl_refused EINVAL "$SYS/register" "path=/dev/pmem0,format,segment_size=lots"
+	ctl_refused ENOENT "$SYS/register" "path=/dev/pcache-selftest-nonexistent,format"
+	ctl_refused ENOTBLK "$SYS/register" "path=/dev/null,format"
 	# The ABI says EINVAL for bad options; ENAMETOOLONG says it better.
-	refused "EINVAL|ENAMETOOLONG" "$SYS/register" "path=$long,format"
+	ctl_refused "EINVAL|ENAMETOOLONG" "$SYS/register" "path=$long,format"
 	# A blank device holds no superblock to load.
-	refused EINVAL "$SYS/register" "path=/dev/pmem0"
+	ctl_refused EINVAL "$SYS/register" "path=/dev/pmem0"
 	[ "$(excl /dev/pmem0)" = free ] || fail "pmem0 is still held after the refusals"
 	no_cache_registered
 }
@@ -168,12 +95,12 @@ test_register_format() {
 test_cache_attrs() {
 	local size total uuid
 	size=$(blockdev --getsize64 /dev/pmem0)
-	attr "$CACHE/path" /dev/pmem0
-	attr "$CACHE/size" "$size"
-	attr "$CACHE/segment_size" "$SEG"
-	attr "$CACHE/segments_reserved" 0
-	attr "$CACHE/segments_used" 0
-	attr "$CACHE/state" running
+	attr_is "$CACHE/path" /dev/pmem0
+	attr_is "$CACHE/size" "$size"
+	attr_is "$CACHE/segment_size" "$SEG"
+	attr_is "$CACHE/segments_reserved" 0
+	attr_is "$CACHE/segments_used" 0
+	attr_is "$CACHE/state" running
 	uuid=$(cat "$CACHE/uuid")
 	echo "cache0: uuid $uuid, $(cat "$CACHE/segments_total") segments, $size bytes"
 	[[ "$uuid" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] ||
@@ -186,15 +113,15 @@ test_cache_attrs() {
 	((total * SEG <= size - (2 << 20))) || fail "$total segments of $SEG bytes do not fit in $size bytes"
 	((total * SEG > size - (2 << 20) - 2 * SEG)) || fail "only $total segments of $SEG bytes in $size bytes"
 	! (echo 1 >"$CACHE/segments_total") 2>/dev/null || fail "segments_total is writable"
-	attr "$SYS/format_version" 1
+	attr_is "$SYS/format_version" 1
 }
 
 test_register_twice() {
 	local meta
 	meta=$(dd if=/dev/pmem0 bs=4096 count=10 iflag=direct status=none | sha256sum)
-	refused "EBUSY|EEXIST" "$SYS/register" "path=/dev/pmem0"
-	refused "EBUSY|EEXIST" "$SYS/register" "path=/dev/pmem0,format"
-	refused "EBUSY|EEXIST" "$SYS/register" "path=/dev/pmem0,format,force"
+	ctl_refused "EBUSY|EEXIST" "$SYS/register" "path=/dev/pmem0"
+	ctl_refused "EBUSY|EEXIST" "$SYS/register" "path=/dev/pmem0,format"
+	ctl_refused "EBUSY|EEXIST" "$SYS/register" "path=/dev/pmem0,format,force"
 	[ "$(dd if=/dev/pmem0 bs=4096 count=10 iflag=direct status=none | sha256sum)" = "$meta" ] ||
 		fail "a refused register changed the metadata of the registered cache"
 }
@@ -205,28 +132,28 @@ test_rmmod_busy() {
 	[ "$refcnt" -gt 0 ] || fail "module refcnt is $refcnt with a cache registered"
 	! rmmod pcache 2>/dev/null || fail "rmmod succeeded with a cache registered"
 	[ -d /sys/module/pcache ] || fail "module gone"
-	attr "$CACHE/state" running
+	attr_is "$CACHE/state" running
 }
 
 test_refuse_bad_attach() {
 	local a
 	a=$(by_id vda)
 	ln -sfn ../../pmem0 /dev/disk/by-id/pcache-selftest-pmem0
-	refused EINVAL "$CACHE/attach" "path=$a"
-	refused EINVAL "$CACHE/attach" "size=128M"
-	refused EINVAL "$CACHE/attach" ""
-	refused EINVAL "$CACHE/attach" "path=$a,size=8M"
-	refused EINVAL "$CACHE/attach" "path=$a,size=$((4 * SEG - 512))"
-	refused EINVAL "$CACHE/attach" "path=$a,size=many"
-	refused EINVAL "$CACHE/attach" "path=$a,size=128M,mode=bogus"
-	refused EINVAL "$CACHE/attach" "path=$a,size=128M,bogus"
-	refused ENOSPC "$CACHE/attach" "path=$a,size=4G"
-	refused ENOSPC "$CACHE/attach" "path=$a,size=$((($(cat "$CACHE/segments_total") + 1) * SEG))"
-	refused ENOENT "$CACHE/attach" "path=/dev/disk/by-id/virtio-pcache-selftest-nonexistent,size=128M"
-	refused ENOTBLK "$CACHE/attach" "path=/dev/null,size=128M"
+	ctl_refused EINVAL "$CACHE/attach" "path=$a"
+	ctl_refused EINVAL "$CACHE/attach" "size=128M"
+	ctl_refused EINVAL "$CACHE/attach" ""
+	ctl_refused EINVAL "$CACHE/attach" "path=$a,size=8M"
+	ctl_refused EINVAL "$CACHE/attach" "path=$a,size=$((4 * SEG - 512))"
+	ctl_refused EINVAL "$CACHE/attach" "path=$a,size=many"
+	ctl_refused EINVAL "$CACHE/attach" "path=$a,size=128M,mode=bogus"
+	ctl_refused EINVAL "$CACHE/attach" "path=$a,size=128M,bogus"
+	ctl_refused ENOSPC "$CACHE/attach" "path=$a,size=4G"
+	ctl_refused ENOSPC "$CACHE/attach" "path=$a,size=$((($(cat "$CACHE/segments_total") + 1) * SEG))"
+	ctl_refused ENOENT "$CACHE/attach" "path=/dev/disk/by-id/virtio-pcache-selftest-nonexistent,size=128M"
+	ctl_refused ENOTBLK "$CACHE/attach" "path=/dev/null,size=128M"
 	# The kernel's name may name another disk after a reboot.
-	refused any "$CACHE/attach" "path=/dev/vda,size=128M"
-	refused EINVAL "$CACHE/attach" "path=/dev/disk/by-id/pcache-selftest-pmem0,size=128M"
+	ctl_refused any "$CACHE/attach" "path=/dev/vda,size=128M"
+	ctl_refused EINVAL "$CACHE/attach" "path=/dev/disk/by-id/pcache-selftest-pmem0,size=128M"
 	[ "$(excl /dev/vda)" = free ] || fail "vda is held after the refusals"
 	[ ! -e "$CACHE/backing0" ] || fail "backing0 exists"
 }
@@ -241,14 +168,14 @@ test_attach_two() {
 
 check_backing() {
 	local id=$1 dev=$2 b=$CACHE/backing$1 uuid
-	attr "$b/id" "$id"
-	attr "$b/path" "$(by_id "$dev")"
-	attr "$b/size" "$(blockdev --getsize64 "/dev/$dev")"
-	attr "$b/cache_size" "$QUOTA"
-	attr "$b/segments_total" $((QUOTA / SEG))
-	attr "$b/mode" writeback
-	attr "$b/state" attached
-	attr "$b/disk" "pcache$id"
+	attr_is "$b/id" "$id"
+	attr_is "$b/path" "$(by_id "$dev")"
+	attr_is "$b/size" "$(blockdev --getsize64 "/dev/$dev")"
+	attr_is "$b/cache_size" "$QUOTA"
+	attr_is "$b/segments_total" $((QUOTA / SEG))
+	attr_is "$b/mode" writeback
+	attr_is "$b/state" attached
+	attr_is "$b/disk" "pcache$id"
 	uuid=$(cat "$b/uuid")
 	[[ "$uuid" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] ||
 		fail "$b/uuid '$uuid' is not a uuid"
@@ -261,7 +188,7 @@ test_backing_attrs() {
 	check_backing 1 vdb
 	[ "$(cat "$CACHE/backing0/uuid")" != "$(cat "$CACHE/backing1/uuid")" ] ||
 		fail "both backing devices have the same uuid"
-	attr "$CACHE/segments_reserved" $((2 * QUOTA / SEG))
+	attr_is "$CACHE/segments_reserved" $((2 * QUOTA / SEG))
 }
 
 test_disk_sizes() {
@@ -279,9 +206,9 @@ test_disk_sizes() {
 
 test_refuse_attach_again() {
 	ln -sfn ../../pcache0 /dev/disk/by-id/pcache-selftest-pcache0
-	refused EEXIST "$CACHE/attach" "path=$(by_id vda),size=16M"
-	refused EEXIST "$CACHE/attach" "path=$(by_id vdb),size=16M"
-	refused EINVAL "$CACHE/attach" "path=/dev/disk/by-id/pcache-selftest-pcache0,size=16M"
+	ctl_refused EEXIST "$CACHE/attach" "path=$(by_id vda),size=16M"
+	ctl_refused EEXIST "$CACHE/attach" "path=$(by_id vdb),size=16M"
+	ctl_refused EINVAL "$CACHE/attach" "path=/dev/disk/by-id/pcache-selftest-pcache0,size=16M"
 }
 
 # fio_both ARGS...: one fio job per pcache disk, at the same time.
@@ -319,22 +246,22 @@ test_write_patterns() {
 }
 
 test_unregister_busy() {
-	refused EBUSY "$SYS/unregister" "cache=0"
-	refused ENOENT "$SYS/unregister" "cache=7"
-	refused EINVAL "$SYS/unregister" "cache=x"
-	refused EINVAL "$SYS/unregister" "bogus"
-	refused EINVAL "$SYS/unregister" ""
+	ctl_refused EBUSY "$SYS/unregister" "cache=0"
+	ctl_refused ENOENT "$SYS/unregister" "cache=7"
+	ctl_refused EINVAL "$SYS/unregister" "cache=x"
+	ctl_refused EINVAL "$SYS/unregister" "bogus"
+	ctl_refused EINVAL "$SYS/unregister" ""
 }
 
 test_detach_busy() {
 	exec 3</dev/pcache0
-	refused EBUSY "$CACHE/detach" "backing=0"
+	ctl_refused EBUSY "$CACHE/detach" "backing=0"
 	exec 3<&-
 	# Mounted.
-	refused EBUSY "$CACHE/detach" "backing=1"
-	refused ENOENT "$CACHE/detach" "backing=5"
-	refused EINVAL "$CACHE/detach" "backing=x"
-	refused EINVAL "$CACHE/detach" "bogus"
+	ctl_refused EBUSY "$CACHE/detach" "backing=1"
+	ctl_refused ENOENT "$CACHE/detach" "backing=5"
+	ctl_refused EINVAL "$CACHE/detach" "backing=x"
+	ctl_refused EINVAL "$CACHE/detach" "bogus"
 }
 
 test_detach_first() {
@@ -343,7 +270,7 @@ test_detach_first() {
 	[ ! -e /dev/pcache0 ] || fail "/dev/pcache0 is still there"
 	[ ! -e /sys/block/pcache0 ] || fail "/sys/block/pcache0 is still there"
 	[ -e /dev/pcache1 ] || fail "detaching backing0 took /dev/pcache1 too"
-	attr "$CACHE/segments_reserved" $((QUOTA / SEG))
+	attr_is "$CACHE/segments_reserved" $((QUOTA / SEG))
 	[ "$(excl /dev/vda)" = free ] || fail "vda is still held after detach"
 	cmp <(region /dev/vda 256 8) <(pattern "control-0-$seed" $((8 << 20))) ||
 		fail "what was written through /dev/pcache0 is not on vda after detach"
@@ -354,7 +281,7 @@ test_detach_second() {
 	ctl "$CACHE/detach" "backing=1"
 	[ ! -e "$CACHE/backing1" ] || fail "backing1 is still there"
 	[ ! -e /dev/pcache1 ] || fail "/dev/pcache1 is still there"
-	attr "$CACHE/segments_reserved" 0
+	attr_is "$CACHE/segments_reserved" 0
 	[ "$(excl /dev/vdb)" = free ] || fail "vdb is still held after detach"
 	mount -o ro,noload /dev/vdb "$MNT" || fail "the ext4 made through /dev/pcache1 does not mount from vdb"
 	cmp "$MNT/file" <(pattern "control-1-$seed" $((4 << 20))) || {
@@ -370,13 +297,13 @@ test_unregister() {
 	ctl "$SYS/unregister" "cache=0"
 	no_cache_registered
 	[ "$(excl /dev/pmem0)" = free ] || fail "pmem0 is still held after unregister"
-	attr /sys/module/pcache/refcnt 0
-	refused ENOENT "$SYS/unregister" "cache=0"
+	attr_is /sys/module/pcache/refcnt 0
+	ctl_refused ENOENT "$SYS/unregister" "cache=0"
 	# Nothing recorded is left: it registers again without format, empty.
 	ctl "$SYS/register" "path=/dev/pmem0"
 	[ -d "$CACHE" ] || fail "no cache0 after registering again: $(ls "$SYS/devices")"
-	attr "$CACHE/uuid" "$uuid"
-	attr "$CACHE/segments_reserved" 0
+	attr_is "$CACHE/uuid" "$uuid"
+	attr_is "$CACHE/segments_reserved" 0
 	[ ! -e "$CACHE/backing0" ] || fail "detached backing0 came back"
 	[ ! -e "$CACHE/backing1" ] || fail "detached backing1 came back"
 	[ ! -e /dev/pcache0 ] || fail "/dev/pcache0 came back"
@@ -386,16 +313,16 @@ test_unregister() {
 test_attach_options() {
 	# A size is rounded down to whole segments; the mode is recorded.
 	ctl "$CACHE/attach" "path=$(by_id vda),size=$((4 * SEG + SEG / 2)),mode=writethrough"
-	attr "$CACHE/backing0/cache_size" $((4 * SEG))
-	attr "$CACHE/backing0/segments_total" 4
-	attr "$CACHE/backing0/mode" writethrough
-	attr "$CACHE/segments_reserved" 4
+	attr_is "$CACHE/backing0/cache_size" $((4 * SEG))
+	attr_is "$CACHE/backing0/segments_total" 4
+	attr_is "$CACHE/backing0/mode" writethrough
+	attr_is "$CACHE/segments_reserved" 4
 	ctl "$CACHE/detach" "backing=0"
 	ctl "$SYS/unregister" "cache=0"
 }
 
 test_rmmod() {
-	attr /sys/module/pcache/refcnt 0
+	attr_is /sys/module/pcache/refcnt 0
 	rmmod pcache
 	[ ! -e "$SYS" ] || fail "$SYS is still there after rmmod"
 }

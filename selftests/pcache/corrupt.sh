@@ -26,65 +26,6 @@ by_id() {
 	echo "/dev/disk/by-id/virtio-$(cat "/sys/block/$1/serial")"
 }
 
-errno_text() {
-	case "$1" in
-	EBUSY) echo "Device or resource busy" ;;
-	EINVAL) echo "Invalid argument" ;;
-	EUCLEAN) echo "Structure needs cleaning" ;;
-	*) echo "unknown errno name $1" ;;
-	esac
-}
-
-# Everything a refused command must leave as it was.
-snapshot() {
-	sysfs_state "$SYS"/devices/* "$SYS"/devices/*/* "$SYS"/devices/*/backing*/* \
-		/sys/block/pcache* /dev/pcache*
-}
-
-kmsg_mark() {
-	MARK="pcache-selftest-mark-$RANDOM$RANDOM"
-	echo "$MARK" >/dev/kmsg
-}
-kmsg_since() {
-	dmesg | sed -n "/$MARK/,\$p" | sed 1d
-}
-
-ctl() {
-	local out
-	kmsg_mark
-	out=$({ echo "$2" >"$1"; } 2>&1) ||
-		fail "'$2' > $1 failed (${out##*: }); kernel log: $(kmsg_since | grep 'pcache: ')"
-}
-
-# refused ERRNO[|ERRNO...]|any FILE COMMAND
-refused() {
-	local want=$1 file=$2 command=$3 out got log before after ok="" w
-	before=$(snapshot)
-	kmsg_mark
-	if out=$({ echo "$command" >"$file"; } 2>&1); then
-		fail "'$command' > $file succeeded, expected $want"
-	fi
-	got=${out##*: }
-	log=$(kmsg_since | grep 'pcache: ' || true)
-	echo "  $got; ${log:-(nothing logged)}" | sed 's/\[[ 0-9.]*\] //'
-	for w in ${want//|/ }; do
-		if [ "$w" = any ] || [ "$got" = "$(errno_text "$w")" ]; then
-			ok=1
-		fi
-	done
-	[ -n "$ok" ] || fail "'$command' > $file: expected $want, got '$got'"
-	[ -n "$log" ] || fail "'$command' > $file: no 'pcache: ' line in the kernel log says why"
-	after=$(snapshot)
-	[ "$before" = "$after" ] ||
-		fail "'$command' > $file changed the state: $(diff <(echo "$before") <(echo "$after"))"
-}
-
-attr() {
-	local got
-	got=$(cat "$1") || fail "cannot read $1"
-	[ "$got" = "$2" ] || fail "$1 is '$got', expected '$2'"
-}
-
 no_cache_registered() {
 	local c
 	for c in "$SYS"/devices/cache*; do
@@ -284,10 +225,10 @@ registers_again() {
 	restore_good
 	ctl "$SYS/register" "path=/dev/pmem0"
 	[ -d "$CACHE" ] || fail "the restored metadata does not register"
-	attr "$CACHE/uuid" "$(cat "$WORK/cache.uuid")"
-	attr "$CACHE/backing0/state" attached
-	attr "$CACHE/backing0/path" "$(by_id vda)"
-	attr "$CACHE/backing0/uuid" "$(cat "$WORK/backing0.uuid")"
+	attr_is "$CACHE/uuid" "$(cat "$WORK/cache.uuid")"
+	attr_is "$CACHE/backing0/state" attached
+	attr_is "$CACHE/backing0/path" "$(by_id vda)"
+	attr_is "$CACHE/backing0/uuid" "$(cat "$WORK/backing0.uuid")"
 	[ -b "/dev/$(cat "$CACHE/backing0/disk")" ] || fail "backing0 has no disk"
 	release
 }
@@ -296,7 +237,7 @@ registers_again() {
 # nothing is held afterwards.
 register_refused() {
 	echo "$2:"
-	refused "$1" "$SYS/register" "path=/dev/pmem0"
+	ctl_refused "$1" "$SYS/register" "path=/dev/pmem0"
 	no_cache_registered
 	[ "$(excl /dev/pmem0 /dev/vda | tr '\n' ' ')" = "free free " ] ||
 		fail "$2: pmem0 or vda is held after the refusal"
@@ -387,9 +328,9 @@ test_one_slot() {
 			esac
 			ctl "$SYS/register" "path=/dev/pmem0" ||
 				fail "table slot $slot damaged ($damage): not registered"
-			attr "$CACHE/backing0/state" attached
-			attr "$CACHE/backing0/path" "$(by_id vda)"
-			attr "$CACHE/backing0/uuid" "$(cat "$WORK/backing0.uuid")"
+			attr_is "$CACHE/backing0/state" attached
+			attr_is "$CACHE/backing0/path" "$(by_id vda)"
+			attr_is "$CACHE/backing0/uuid" "$(cat "$WORK/backing0.uuid")"
 			echo "table slot $slot damaged ($damage): registered, backing0 attached"
 			release
 		done
@@ -418,7 +359,7 @@ test_newest_slot() {
 		meta table-set "$slot" seq "seq + 1"
 		ctl "$SYS/register" "path=/dev/pmem0"
 		[ ! -e "$CACHE/backing0" ] || fail "slot $slot is newer, without backing0, yet backing0 is there"
-		attr "$CACHE/segments_reserved" 0
+		attr_is "$CACHE/segments_reserved" 0
 		[ ! -e "/dev/pcache0" ] || fail "slot $slot is newer, without backing0, yet /dev/pcache0 is there"
 		echo "newer slot $slot without backing0: loaded"
 		release
@@ -426,7 +367,7 @@ test_newest_slot() {
 		meta entry-set "$slot" 0 clear
 		meta table-set "$slot" seq "seq - 1"
 		ctl "$SYS/register" "path=/dev/pmem0"
-		attr "$CACHE/backing0/state" attached
+		attr_is "$CACHE/backing0/state" attached
 		echo "older slot $slot without backing0: ignored"
 		release
 	done
@@ -483,16 +424,16 @@ test_foreign() {
 	[ "$(meta sb-get magic)" != $((0x0100656863616370)) ] || fail "the pcache superblock survived mkfs.ext4"
 	sum=$(head_sum)
 	echo "ext4 without format:"
-	refused EINVAL "$SYS/register" "path=/dev/pmem0"
+	ctl_refused EINVAL "$SYS/register" "path=/dev/pmem0"
 	no_cache_registered
 	echo "ext4, format without force:"
-	refused any "$SYS/register" "path=/dev/pmem0,format"
+	ctl_refused any "$SYS/register" "path=/dev/pmem0,format"
 	no_cache_registered
 	[ "$(head_sum)" = "$sum" ] || fail "the refused commands wrote to the ext4 device"
 	[ "$(excl /dev/pmem0)" = free ] || fail "pmem0 is still held after the refusals"
 	ctl "$SYS/register" "path=/dev/pmem0,format,force"
-	attr "$CACHE/state" running
-	attr "$CACHE/segments_reserved" 0
+	attr_is "$CACHE/state" running
+	attr_is "$CACHE/segments_reserved" 0
 	[ ! -e "$CACHE/backing0" ] || fail "a formatted cache has a backing0"
 	meta check
 	cat "$CACHE/uuid" >"$WORK/cache.uuid"
@@ -504,16 +445,16 @@ test_other_cache() {
 	uuid=$(cat "$WORK/cache.uuid")
 	sum=$(head_sum)
 	echo "a pcache cache, format without force:"
-	refused any "$SYS/register" "path=/dev/pmem0,format"
+	ctl_refused any "$SYS/register" "path=/dev/pmem0,format"
 	no_cache_registered
 	[ "$(head_sum)" = "$sum" ] || fail "the refused format wrote to the cache device"
 	ctl "$SYS/register" "path=/dev/pmem0"
-	attr "$CACHE/uuid" "$uuid"
+	attr_is "$CACHE/uuid" "$uuid"
 	ctl "$SYS/unregister" "cache=0"
 	ctl "$SYS/register" "path=/dev/pmem0,format,force"
 	[ "$(cat "$CACHE/uuid")" != "$uuid" ] || fail "format,force kept the uuid $uuid"
 	ctl "$SYS/unregister" "cache=0"
-	attr /sys/module/pcache/refcnt 0
+	attr_is /sys/module/pcache/refcnt 0
 	rmmod pcache
 }
 

@@ -36,14 +36,6 @@ TMPD=$(mktemp -d /tmp/pcache-faults.XXXXXX)
 seed=${PCACHE_RUN_ID:?}
 LOWER=$(backing_path 0)
 
-stat_of() {
-	cat "$B/$1"
-}
-
-dirty_is_zero() {
-	[ "$(stat_of dirty_bytes)" = 0 ]
-}
-
 dm_table() {
 	dmsetup suspend "$DM_NAME"
 	dmsetup reload "$DM_NAME" --table "$1"

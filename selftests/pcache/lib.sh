@@ -93,6 +93,83 @@ sysfs_state() {
 	[ "${#files[@]}" -eq 0 ] || grep -s -H '' "${files[@]}" || true
 }
 
+# Control files written from bash (echo >FILE), as an administrator would.
+
+# strerror() of an errno name: what bash reports when a write fails.
+errno_text() {
+	case "$1" in
+	EBUSY) echo "Device or resource busy" ;;
+	EEXIST) echo "File exists" ;;
+	EINVAL) echo "Invalid argument" ;;
+	ENAMETOOLONG) echo "File name too long" ;;
+	ENODEV) echo "No such device" ;;
+	ENOENT) echo "No such file or directory" ;;
+	ENOSPC) echo "No space left on device" ;;
+	ENOTBLK) echo "Block device required" ;;
+	EOPNOTSUPP) echo "Operation not supported" ;;
+	EUCLEAN) echo "Structure needs cleaning" ;;
+	*) echo "unknown errno name $1" ;;
+	esac
+}
+
+# Everything a refused command must leave as it was: the sysfs tree of the
+# caches and backing devices and the pcache disks.
+pcache_snapshot() {
+	sysfs_state /sys/bus/pcache/devices/* /sys/bus/pcache/devices/*/* \
+		/sys/bus/pcache/devices/*/backing*/* \
+		/sys/block/pcache* /dev/pcache* /sys/block/pcache*/size
+}
+
+# Kernel log lines since the last kmsg_mark.
+kmsg_mark() {
+	MARK="pcache-selftest-mark-$RANDOM$RANDOM"
+	echo "$MARK" >/dev/kmsg
+}
+kmsg_since() {
+	dmesg | sed -n "/$MARK/,\$p" | sed 1d
+}
+
+# ctl FILE COMMAND: a command that must succeed.
+ctl() {
+	local out
+	kmsg_mark
+	out=$({ echo "$2" >"$1"; } 2>&1) ||
+		fail "'$2' > $1 failed (${out##*: }); kernel log: $(kmsg_since | grep 'pcache: ')"
+}
+
+# ctl_refused ERRNO[|ERRNO...] FILE COMMAND: writing COMMAND to FILE must
+# fail with one of the errnos ("any": whichever), log a "pcache: " line, and
+# leave the state as it was.
+ctl_refused() {
+	local want=$1 file=$2 command=$3 out got log before after ok="" w
+	before=$(pcache_snapshot)
+	kmsg_mark
+	if out=$({ echo "$command" >"$file"; } 2>&1); then
+		fail "'$command' > $file succeeded, expected $want"
+	fi
+	got=${out##*: }
+	log=$(kmsg_since | grep 'pcache: ' || true)
+	echo "'$command' > ${file#/sys/bus/pcache/}: $got; ${log:-(nothing logged)}" |
+		sed 's/^\[[ 0-9.]*\] //'
+	for w in ${want//|/ }; do
+		if [ "$w" = any ] || [ "$got" = "$(errno_text "$w")" ]; then
+			ok=1
+		fi
+	done
+	[ -n "$ok" ] || fail "'$command' > $file: expected $want, got '$got'"
+	[ -n "$log" ] || fail "'$command' > $file: no 'pcache: ' line in the kernel log says why"
+	after=$(pcache_snapshot)
+	[ "$before" = "$after" ] ||
+		fail "'$command' > $file changed the state: $(diff <(echo "$before") <(echo "$after"))"
+}
+
+# attr_is FILE EXPECTED: a sysfs attribute holds exactly EXPECTED.
+attr_is() {
+	local got
+	got=$(cat "$1") || fail "cannot read $1"
+	[ "$got" = "$2" ] || fail "$1 is '$got', expected '$2'"
+}
+
 # write_errno FILE VALUE: the errno name of one write(2) of VALUE, or OK.
 write_errno() {
 	python3 -c 'import errno, os, sys
@@ -141,6 +218,15 @@ use_backing() {
 		return 0
 	done
 	fail "no backing of $CACHE shows $1"
+}
+
+# stat_of NAME: attribute NAME of the backing $B (see use_backing).
+stat_of() {
+	cat "$B/$1"
+}
+
+dirty_is_zero() {
+	[ "$(stat_of dirty_bytes)" = 0 ]
 }
 
 # attach_backing PATH OPTIONS: attach PATH to $CACHE, then use_backing it.

@@ -24,67 +24,6 @@ by_id() {
 	echo "/dev/disk/by-id/virtio-$(cat "/sys/block/$1/serial")"
 }
 
-errno_text() {
-	case "$1" in
-	EBUSY) echo "Device or resource busy" ;;
-	EEXIST) echo "File exists" ;;
-	EINVAL) echo "Invalid argument" ;;
-	ENOENT) echo "No such file or directory" ;;
-	ENOTBLK) echo "Block device required" ;;
-	*) echo "unknown errno name $1" ;;
-	esac
-}
-
-# Everything a refused command must leave as it was.
-snapshot() {
-	sysfs_state "$SYS"/devices/* "$SYS"/devices/*/* "$SYS"/devices/*/backing*/* \
-		/sys/block/pcache* /dev/pcache*
-}
-
-kmsg_mark() {
-	MARK="pcache-selftest-mark-$RANDOM$RANDOM"
-	echo "$MARK" >/dev/kmsg
-}
-kmsg_since() {
-	dmesg | sed -n "/$MARK/,\$p" | sed 1d
-}
-
-ctl() {
-	local out
-	kmsg_mark
-	out=$({ echo "$2" >"$1"; } 2>&1) ||
-		fail "'$2' > $1 failed (${out##*: }); kernel log: $(kmsg_since | grep 'pcache: ')"
-}
-
-# refused ERRNO[|ERRNO...]|any FILE COMMAND
-refused() {
-	local want=$1 file=$2 command=$3 out got log before after ok="" w
-	before=$(snapshot)
-	kmsg_mark
-	if out=$({ echo "$command" >"$file"; } 2>&1); then
-		fail "'$command' > $file succeeded, expected $want"
-	fi
-	got=${out##*: }
-	log=$(kmsg_since | grep 'pcache: ' || true)
-	echo "'$command' > ${file#"$SYS"/}: $got; ${log:-(nothing logged)}" | sed 's/^\[[ 0-9.]*\] //'
-	for w in ${want//|/ }; do
-		if [ "$w" = any ] || [ "$got" = "$(errno_text "$w")" ]; then
-			ok=1
-		fi
-	done
-	[ -n "$ok" ] || fail "'$command' > $file: expected $want, got '$got'"
-	[ -n "$log" ] || fail "'$command' > $file: no 'pcache: ' line in the kernel log says why"
-	after=$(snapshot)
-	[ "$before" = "$after" ] ||
-		fail "'$command' > $file changed the state: $(diff <(echo "$before") <(echo "$after"))"
-}
-
-attr() {
-	local got
-	got=$(cat "$1") || fail "cannot read $1"
-	[ "$got" = "$2" ] || fail "$1 is '$got', expected '$2'"
-}
-
 region() {
 	dd if="$1" bs=1M skip="$2" count="$3" iflag=direct status=none
 }
@@ -176,13 +115,13 @@ verify_data() {
 check_attached() {
 	local id=$1 dev=$2 b=$CACHE/backing$1 rec
 	[ -d "$b" ] || fail "no backing$id"
-	attr "$b/id" "$id"
-	attr "$b/state" attached
-	attr "$b/path" "$(by_id "$dev")"
-	attr "$b/size" "$(blockdev --getsize64 "/dev/$dev")"
-	attr "$b/cache_size" "$QUOTA"
-	attr "$b/segments_total" $((QUOTA / SEG))
-	attr "$b/mode" writeback
+	attr_is "$b/id" "$id"
+	attr_is "$b/state" attached
+	attr_is "$b/path" "$(by_id "$dev")"
+	attr_is "$b/size" "$(blockdev --getsize64 "/dev/$dev")"
+	attr_is "$b/cache_size" "$QUOTA"
+	attr_is "$b/segments_total" $((QUOTA / SEG))
+	attr_is "$b/mode" writeback
 	rec=$(table_entry "$id")
 	[ "$(tr -d - <"$b/uuid")" = "${rec%% *}" ] ||
 		fail "backing$id uuid $(cat "$b/uuid"), recorded ${rec%% *}"
@@ -198,9 +137,9 @@ register_again() {
 	ctl "$SYS/register" "path=/dev/pmem0"
 	kmsg_since | grep 'pcache: ' | sed 's/^\[[ 0-9.]*\] //'
 	[ -d "$CACHE" ] || fail "no cache0 after register"
-	attr "$CACHE/state" running
+	attr_is "$CACHE/state" running
 	[ "$(tr -d - <"$CACHE/uuid")" = "$(sb_uuid_hex)" ] || fail "cache0 uuid is not the superblock's"
-	attr "$CACHE/segments_reserved" $((2 * QUOTA / SEG))
+	attr_is "$CACHE/segments_reserved" $((2 * QUOTA / SEG))
 }
 
 test_setup() {
@@ -256,9 +195,9 @@ test_missing() {
 	register_again
 	check_attached 0 vda
 	[ -d "$b" ] || fail "backing1 is no longer recorded"
-	attr "$b/state" missing
-	attr "$b/disk" ""
-	attr "$b/id" 1
+	attr_is "$b/state" missing
+	attr_is "$b/disk" ""
+	attr_is "$b/id" 1
 	path=$(cat "$b/path")
 	[ "$path" = "$(table_entry 1 | cut -d' ' -f2)" ] || fail "backing1 path '$path' is not the recorded one"
 	[ "$path" != "$(by_id vdb)" ] || fail "the replaced disk has the old serial"
@@ -289,16 +228,16 @@ test_verify_phase2_backing0() {
 
 test_refuse_reattach() {
 	local img=/tmp/pcache-persist-small.img loop link=/dev/disk/by-id/pcache-selftest-small
-	refused EEXIST "$CACHE/attach" "path=$(by_id vda),backing=0"
-	refused EEXIST "$CACHE/attach" "path=$(by_id vdb),backing=0"
-	refused any "$CACHE/attach" "path=$(by_id vdb),backing=9"
-	refused EINVAL "$CACHE/attach" "path=$(by_id vdb),backing=1,size=128M"
+	ctl_refused EEXIST "$CACHE/attach" "path=$(by_id vda),backing=0"
+	ctl_refused EEXIST "$CACHE/attach" "path=$(by_id vdb),backing=0"
+	ctl_refused any "$CACHE/attach" "path=$(by_id vdb),backing=9"
+	ctl_refused EINVAL "$CACHE/attach" "path=$(by_id vdb),backing=1,size=128M"
 	# A disk of another size at the place of backing1 is not it.
 	modprobe -C /dev/null loop 2>/dev/null || true
 	truncate -s 512M "$img"
 	if loop=$(losetup -f --show "$img" 2>/dev/null); then
 		ln -sfn "$loop" "$link"
-		refused EINVAL "$CACHE/attach" "path=$link,backing=1"
+		ctl_refused EINVAL "$CACHE/attach" "path=$link,backing=1"
 		[ "$(excl "$loop")" = free ] || fail "$loop is held after the refusal"
 		losetup -d "$loop"
 	else
@@ -306,7 +245,7 @@ test_refuse_reattach() {
 	fi
 	rm -f "$img" "$link"
 	[ "$(excl /dev/vdb)" = free ] || fail "the replaced disk vdb is held after the refusals"
-	refused EBUSY "$SYS/unregister" "cache=0"
+	ctl_refused EBUSY "$SYS/unregister" "cache=0"
 }
 
 test_unregister_missing() {
@@ -316,13 +255,13 @@ test_unregister_missing() {
 	[ ! -e "$CACHE" ] || fail "cache0 is still there after unregister"
 	[ "$(excl /dev/pmem0)" = free ] || fail "pmem0 is still held after unregister"
 	[ "$(excl /dev/vda)" = free ] || fail "vda is still held after unregister"
-	attr /sys/module/pcache/refcnt 0
+	attr_is /sys/module/pcache/refcnt 0
 	# The missing backing device stays recorded on the cache device.
 	ctl "$SYS/register" "path=/dev/pmem0"
 	[ ! -e "$CACHE/backing0" ] || fail "detached backing0 came back"
-	attr "$CACHE/backing1/state" missing
-	attr "$CACHE/backing1/disk" ""
-	attr "$CACHE/segments_reserved" $((QUOTA / SEG))
+	attr_is "$CACHE/backing1/state" missing
+	attr_is "$CACHE/backing1/disk" ""
+	attr_is "$CACHE/segments_reserved" $((QUOTA / SEG))
 	[ -z "$(disks_in /sys/block)" ] || fail "pcache disks: $(disks_in /sys/block)"
 	[ -z "$(disks_in /dev)" ] || fail "pcache disk nodes: $(disks_in /dev)"
 	[ "$(excl /dev/vdb)" = free ] || fail "the replaced disk vdb is held by someone"
@@ -330,13 +269,13 @@ test_unregister_missing() {
 
 test_detach_missing() {
 	# Its cached data was never written back: forgetting it takes force.
-	refused EBUSY "$CACHE/detach" "backing=1"
-	attr "$CACHE/backing1/state" missing
+	ctl_refused EBUSY "$CACHE/detach" "backing=1"
+	attr_is "$CACHE/backing1/state" missing
 	ctl "$CACHE/detach" "backing=1,force"
 	dmesg | grep -q 'backing1 forgotten: dropped [0-9]* segments' ||
 		fail "no kernel log line saying how much was dropped"
 	[ ! -e "$CACHE/backing1" ] || fail "backing1 is still there after detach"
-	attr "$CACHE/segments_reserved" 0
+	attr_is "$CACHE/segments_reserved" 0
 	ctl "$SYS/unregister" "cache=0"
 	ctl "$SYS/register" "path=/dev/pmem0"
 	[ ! -e "$CACHE/backing1" ] || fail "detached backing1 came back"

@@ -37,10 +37,6 @@ FORCE_MIB=1200
 seed=${PCACHE_RUN_ID:?}
 TMPD=$(mktemp -d /tmp/pcache-wb.XXXXXX)
 
-stat_of() {
-	cat "$B/$1"
-}
-
 show_stats() {
 	local f
 	for f in dirty_bytes clean_bytes written_back_bytes writeback_errors \
@@ -53,10 +49,6 @@ show_stats() {
 backing_reads() {
 	awk '{ print $3 }' "/sys/dev/block/$(printf '%d:%d' "0x$(stat -L -c %t "$DEV")" \
 		"0x$(stat -L -c %T "$DEV")")/stat"
-}
-
-dirty_is_zero() {
-	[ "$(stat_of dirty_bytes)" = 0 ]
 }
 
 errors_counted() {
