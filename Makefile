@@ -6,7 +6,9 @@
 #   make KDIR=DIR        build against any kernel build tree, e.g.
 #                        KDIR=/lib/modules/$(uname -r)/build on a real machine
 #   make check           everything CI runs: set-up, both kernels with W=1 and
-#                        -Werror, checkpatch, sparse, shellcheck, guest selftests
+#                        -Werror, checkpatch, sparse, shellcheck, guest selftests;
+#                        KERNEL=debug: instead the whole suite on the debug
+#                        kernel, fault injection included (hours)
 #   make demo            the main job: a guest with pmem and pcache, step by step
 #   make bench           fio in one guest: pcache, raw pmem and peers (KERNEL=...)
 #   make torture         the long torture runs on KERNEL (default 6.12): power

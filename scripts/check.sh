@@ -16,6 +16,22 @@ step() { say "check: $* ($((SECONDS - start))s)"; }
 step "set-up"
 scripts/setup.sh
 
+# make check KERNEL=debug: the whole suite on the debug kernel (KASAN,
+# lockdep, kmemleak, failslab, fail_make_request), every program whatever
+# its kernels= line says, inject.sh included.  Hours, not CI's minutes.
+if [ "${KERNEL:-}" = debug ]; then
+	step "the debug kernel (built once, about 25 minutes)"
+	scripts/setup-debug-kernel.sh
+	step "build for debug with W=1, warnings are errors"
+	scripts/build.sh --strict debug >/dev/null
+	step "guest selftests on the debug kernel, every program"
+	rc=0
+	PCACHE_ALL_KERNELS=1 scripts/selftests.sh --kernel debug selftests/harness selftests/pcache ||
+		rc=$?
+	say "check: done in $((SECONDS - start))s"
+	exit "$rc"
+fi
+
 for series in "${PCACHE_KERNEL_SERIES[@]}"; do
 	step "build for $series with W=1, warnings are errors"
 	# Debian 12's sparse (0.6.4) predates 6.12's headers and misreads them;

@@ -10,6 +10,7 @@
 #   # pcvm: expect=notok|died|splat   (harness self-tests: must fail so)
 #   # pcvm: kernels=6.1               (run only on these kernel series;
 #                                      PCACHE_ALL_KERNELS=1 ignores it)
+#   # pcvm: append=ARG                (one more guest kernel argument)
 # The directory's `settings` file gives the default timeout (kselftest's
 # timeout=SEC).  One line is printed per KTAP result, and a final
 # "N passed, N failed" line; a program whose guest died, timed out, printed
@@ -80,6 +81,7 @@ run_program() {
 		--disk-size "$(setting "$path" disk-size 1G)"
 		--pmem "$(setting "$path" pmem 1G)"
 		--mem "$(setting "$path" mem 2G)"
+		--append "$(setting "$path" append "")"
 		--timeout "$(setting "$path" timeout "$default_timeout")")
 	say "selftests: $area"
 	rc=0 started=$SECONDS
