@@ -239,17 +239,6 @@ writers_ready() {
 	done
 }
 
-# Under TCG the writers take seconds to start, longer than the shortest
-# random delay: a cut before their first acknowledged write checks nothing.
-wait_for_writers() {
-	local t
-	for ((t = 0; t < 600; t++)); do
-		writers_ready && return 0
-		sleep 0.1
-	done
-	echo "TORTURE: the writers acknowledged nothing within 60 s"
-}
-
 cut_power() {
 	echo "TORTURE: cut $((cut + 1)) during $1, $(awk '{ print $1 }' /proc/uptime) s after boot"
 	pcvm-powercut "cut $((cut + 1)) during $1"
@@ -259,7 +248,10 @@ cut_power() {
 run_event() {
 	local event=$1 b xfs_b
 	xfs_b=$(backing_dir_of "${FS_DEV[$MOVABLE]}")
-	wait_for_writers
+	# Under TCG the writers take seconds to start, longer than the shortest
+	# random delay: a cut before their first acknowledged write checks nothing.
+	wait_for 60 "the writers' first acknowledgements" writers_ready ||
+		echo "TORTURE: the writers acknowledged nothing within 60 s"
 	case "$event" in
 	io)
 		sleep_ms "$(rand_ms 3000 9000)"
