@@ -4,10 +4,12 @@
 # The debug kernel lane: build Debian's linux-source-6.1 with KASAN, lockdep
 # (PROVE_LOCKING), DEBUG_ATOMIC_SLEEP, kmemleak, failslab and
 # fail_make_request, on x86_64_defconfig plus what the test guests need
-# (virtio, 9p, overlay, NVDIMM/DAX, device-mapper, bcache, null_blk), and
-# lay it out under build/kernels/RELEASE/ like the Debian kernels, so that
-# KERNEL=debug / --kernel debug work everywhere: the build tree itself is
-# the headers pcache builds against (build/kernels/RELEASE/build).
+# (virtio, 9p, overlay, NVDIMM/DAX, device-mapper, bcache, null_blk, brd,
+# scsi_debug, the hung-task detector: faults.sh and backing-consistency.sh
+# use them), and lay it out under build/kernels/RELEASE/ like the Debian
+# kernels, so that KERNEL=debug / --kernel debug work everywhere: the build
+# tree itself is the headers pcache builds against
+# (build/kernels/RELEASE/build).
 #
 # Cached: a second run with the same source package and config is quiet.
 # About 30-40 minutes on 2 cores.
@@ -45,6 +47,7 @@ CONFIG_FAULT_INJECTION_DEBUG_FS=y
 CONFIG_FAILSLAB=y
 CONFIG_FAIL_MAKE_REQUEST=y
 CONFIG_MAGIC_SYSRQ=y
+CONFIG_DETECT_HUNG_TASK=y
 CONFIG_DEVTMPFS=y
 CONFIG_TMPFS=y
 CONFIG_BLK_DEV_INITRD=y
@@ -79,6 +82,10 @@ CONFIG_DM_FLAKEY=m
 CONFIG_BCACHE=y
 CONFIG_BLK_DEV_LOOP=y
 CONFIG_BLK_DEV_NULL_BLK=m
+CONFIG_BLK_DEV_RAM=m
+CONFIG_SCSI=y
+CONFIG_BLK_DEV_SD=y
+CONFIG_SCSI_DEBUG=m
 CONFIG_EXT4_FS=y
 CONFIG_XFS_FS=y
 CONFIG_CRYPTO_CRC32C=y
@@ -116,8 +123,11 @@ make -C "$work" -s x86_64_defconfig >/dev/null
 (cd "$work" && scripts/kconfig/merge_config.sh -m .config pcache-debug.config >/dev/null)
 make -C "$work" -s olddefconfig >/dev/null
 for opt in KASAN PROVE_LOCKING DEBUG_ATOMIC_SLEEP DEBUG_KMEMLEAK FAILSLAB FAIL_MAKE_REQUEST \
-	LIBNVDIMM FS_DAX ZONE_DEVICE NET_9P_VIRTIO OVERLAY_FS BLK_DEV_DM BCACHE; do
+	LIBNVDIMM FS_DAX ZONE_DEVICE NET_9P_VIRTIO OVERLAY_FS BLK_DEV_DM BCACHE DETECT_HUNG_TASK; do
 	grep -q "^CONFIG_$opt=y" "$work/.config" || die "the debug kernel's config lost CONFIG_$opt"
+done
+for opt in DM_DELAY DM_FLAKEY BLK_DEV_NULL_BLK BLK_DEV_RAM SCSI_DEBUG; do
+	grep -q "^CONFIG_$opt=[ym]" "$work/.config" || die "the debug kernel's config lost CONFIG_$opt"
 done
 
 say "debug kernel: building with -j$jobs (30-40 minutes on 2 cores; log: $work/build.log)"
