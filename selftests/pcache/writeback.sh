@@ -70,7 +70,7 @@ error_table() {
 	echo "0 $(blockdev --getsz "$LOWER") error"
 }
 
-# Slow enough (100 ms per I/O) that fio writes faster than writeback.
+# A slow backing device: 100 ms per I/O.
 slow_table() {
 	echo "0 $(blockdev --getsz "$LOWER") delay $LOWER 0 100"
 }
@@ -152,9 +152,24 @@ test_tunables() {
 	[ "$(write_errno "$B/dirty_bytes" 0)" != OK ] || fail "dirty_bytes is writable"
 }
 
+waited_for_space() {
+	[ "$(stat_of waits_for_space)" -gt 0 ]
+}
+
 test_fill() {
+	local fio_pid waited=""
 	dm_table "$(slow_table)"
-	run_fio fill "${FIO_JOB[@]}" --do_verify=0 --filename=/dev/pcache0
+	# The backing device is held (suspended) until a write has waited for
+	# room: how fast this guest writes next to writeback must not decide
+	# whether the test sees writes wait (a debug kernel writes slower
+	# than writeback empties the share).
+	dmsetup suspend "$DM_NAME"
+	run_fio fill "${FIO_JOB[@]}" --do_verify=0 --filename=/dev/pcache0 &
+	fio_pid=$!
+	wait_for 300 "a write waiting for room" waited_for_space && waited=1
+	dmsetup resume "$DM_NAME"
+	wait "$fio_pid" || fail "fio fill failed"
+	[ -n "$waited" ] || return 1
 	# Verified once the backing device is fast again: most of it was
 	# reclaimed from the cache and is read from there.
 	dm_table "$(linear_table)"
