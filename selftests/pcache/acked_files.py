@@ -22,7 +22,7 @@ import struct
 import sys
 import time
 
-from acked_writes import acknowledged
+from acked_writes import acknowledged, save_acknowledged
 
 MAGIC = 0x7063616368656669  # "ifehcacp"
 HEADER = struct.Struct("<QQQQQ")  # magic, run, file, generation, length
@@ -73,7 +73,8 @@ def do_write(args):
 
 
 def do_verify(args):
-    acked = acknowledged(args.log, f"FACK {args.tag}")
+    prefix = f"FACK {args.tag}"
+    acked, offset = acknowledged(args.log, prefix, args.state)
     bad = stale = present = 0
     checked_bytes = 0
     for num in range(args.files):
@@ -104,7 +105,11 @@ def do_verify(args):
     print(f"verified {args.tag}: {args.files} files, {len(acked)} with "
           f"acknowledged replacements, {present} present, "
           f"{checked_bytes} bytes, {stale} stale, {bad} bad")
-    return 1 if bad or stale else 0
+    if bad or stale:
+        return 1
+    if args.state:
+        save_acknowledged(args.state, args.log, prefix, acked, offset)
+    return 0
 
 
 def main():
@@ -120,6 +125,8 @@ def main():
                    "acknowledgements are printed")
     p.add_argument("--seconds", type=float, default=0)
     p.add_argument("--log", help="console log with FACK lines (verify)")
+    p.add_argument("--state", help="verify: what earlier verifies read of "
+                   "the log (see acked_writes.py)")
     args = p.parse_args()
     if args.mode == "write":
         do_write(args)

@@ -12,9 +12,15 @@ verify: reads the region and checks every block against the acknowledged
         its own number with a generation at least the latest acknowledged one
         (never stale), or zeroes if no write to it was ever acknowledged;
         anything else is data that was never written there.
+        With --state FILE, the acknowledgements found so far and how much of
+        the log they come from are kept in FILE (written atomically once the
+        check passed), and the next verify reads only the log past that: a
+        long power-cut loop's log grows by every boot's lines, and reading
+        it whole at every boot made each check slower than the last.
 """
 import argparse
 import hashlib
+import json
 import mmap
 import os
 import random
@@ -60,24 +66,53 @@ def do_write(args):
     os.close(fd)
 
 
-def acknowledged(log, prefix="ACK"):
+def acknowledged(log, prefix="ACK", state=None):
     """The latest acknowledged generation of each block (or file) in the
-    "PREFIX n:g n:g ... END" lines of a console log."""
-    acked = {}
+    "PREFIX n:g n:g ... END" lines of a console log, and the log offset they
+    were read up to.  With @state, a file save_acknowledged() wrote, only
+    the log past the offset it holds is read, on top of what it holds."""
+    acked, offset = {}, 0
+    if state and os.path.exists(state):
+        with open(state) as f:
+            saved = json.load(f)
+        if saved["prefix"] != prefix or saved["log"] != os.path.abspath(log):
+            sys.exit(f"{state} is for another log or writer")
+        acked = {int(k): v for k, v in saved["acked"].items()}
+        offset = saved["offset"]
     pattern = re.compile(re.escape(prefix) + r" ((?:\d+:\d+ )+)END\s*$")
-    with open(log, errors="replace") as f:
-        for line in f:
-            m = pattern.search(line)
+    with open(log, "rb") as f:
+        f.seek(offset)
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break  # still being written: read it next time
+            offset += len(raw)
+            m = pattern.search(raw.decode(errors="replace"))
             if not m:
                 continue  # a line torn by the power cut tells nothing
             for pair in m.group(1).split():
                 blk, gen = map(int, pair.split(":"))
                 acked[blk] = max(acked.get(blk, 0), gen)
-    return acked
+    return acked, offset
+
+
+def save_acknowledged(state, log, prefix, acked, offset):
+    """Keep what acknowledged() found in @state: written to a new file,
+    synced, renamed over the old one, and the directory synced, so that a
+    power cut leaves either the old state or the new one."""
+    tmp = state + ".new"
+    with open(tmp, "w") as f:
+        json.dump({"log": os.path.abspath(log), "prefix": prefix,
+                   "offset": offset, "acked": acked}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, state)
+    fd = os.open(os.path.dirname(os.path.abspath(state)), os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
 
 
 def do_verify(args):
-    acked = acknowledged(args.log)
+    acked, offset = acknowledged(args.log, "ACK", args.state)
     fd = os.open(args.device, os.O_RDONLY | os.O_DIRECT)
     buf = mmap.mmap(-1, BLOCK)
     bad = stale = checked = 0
@@ -102,7 +137,11 @@ def do_verify(args):
     os.close(fd)
     print(f"verified {args.blocks} blocks: {len(acked)} with acknowledged "
           f"writes, {checked} written, {stale} stale, {bad} bad")
-    return 1 if bad or stale else 0
+    if bad or stale:
+        return 1
+    if args.state:
+        save_acknowledged(args.state, args.log, "ACK", acked, offset)
+    return 0
 
 
 def main():
@@ -118,6 +157,8 @@ def main():
                    "acknowledgements are printed")
     p.add_argument("--seconds", type=float, default=0)
     p.add_argument("--log", help="console log with ACK lines (verify)")
+    p.add_argument("--state", help="verify: what earlier verifies read of "
+                   "the log (see above)")
     args = p.parse_args()
     if args.mode == "write":
         do_write(args)

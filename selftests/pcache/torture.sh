@@ -19,13 +19,16 @@
 # acknowledged write and file reads back, mounts both filesystems (their
 # journals replay), checks both read-only (e2fsck -fn, xfs_repair -n), and
 # goes on.  At the end everything is detached, and the backing devices alone
-# pass the same checks.
+# pass the same checks.  A fourth disk, not under pcache, keeps what the
+# checks have read of the console log (the verifiers' --state), so that a
+# check reads only the lines of the boot before it; the final check reads
+# the whole log, so that the state cannot have hidden anything.
 #
 # PCACHE_TEST_CUTS: number of cuts (4); PCACHE_TEST_DEADLINE: stop cutting
 # at this time (seconds since the epoch) even if fewer cuts were made.
 # "TORTURE" lines on the console are what scripts/torture.sh sums up.
 #
-# pcvm: disks=3 timeout=900 kernels=6.12
+# pcvm: disks=4 timeout=900 kernels=6.12
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fslib.sh"
 
@@ -47,6 +50,9 @@ RAW=$(backing_path 0)
 FS_DEV=("$(backing_path 1)" "$(backing_path 2)")
 FS_TYPE=(ext4 xfs)
 MOVABLE=1			# FS_DEV index that is detached and attached
+STATE_DEV=$(backing_path 3)	# ext4, not under pcache: the verifiers' state
+STATE=/mnt/pcache-torture-state
+WHOLE_LOG=""			# set: verify from the whole log, not the state
 
 event_of() {
 	echo "${EVENTS[$(($1 % ${#EVENTS[@]}))]}"
@@ -101,6 +107,17 @@ acked_writes() {
 	python3 "$HERE/acked_writes.py" "$@" --run "$run_id" --blocks "$BLOCKS"
 }
 
+# state_of NAME: the verifier's --state option, unless WHOLE_LOG is set.
+state_of() {
+	[ -n "$WHOLE_LOG" ] || echo "--state $STATE/$1.json"
+}
+
+mount_state() {
+	mkdir -p "$STATE"
+	mountpoint -q "$STATE" || mount -t ext4 "$STATE_DEV" "$STATE" ||
+		fail "cannot mount the state disk $STATE_DEV"
+}
+
 acked_files() {
 	local i=$1
 	shift
@@ -109,6 +126,8 @@ acked_files() {
 
 setup() {
 	local i
+	fs_make ext4 "$STATE_DEV"
+	mount_state
 	make_fsdax_namespace
 	load_pcache
 	echo path=/dev/pmem0,format >/sys/bus/pcache/register
@@ -145,7 +164,9 @@ verify_fs() {
 	local i=$1 dev=$2 out
 	mkdir -p "$MNT$i"
 	mount -t "${FS_TYPE[$i]}" "$dev" "$MNT$i" || fail "${FS_TYPE[$i]}: mount of $dev failed"
-	out=$(acked_files "$i" verify "$MNT$i/acked" --log "$PCACHE_CONSOLE_LOG") || {
+	# shellcheck disable=SC2046 # an option and its value, or nothing
+	out=$(acked_files "$i" verify "$MNT$i/acked" --log "$PCACHE_CONSOLE_LOG" \
+		$(state_of "${FS_TYPE[$i]}")) || {
 		echo "$out"
 		umount "$MNT$i"
 		fail "${FS_TYPE[$i]}: acknowledged files lost or stale"
@@ -159,7 +180,8 @@ verify_fs() {
 
 verify_raw() {
 	local out
-	out=$(acked_writes verify "$1" --log "$PCACHE_CONSOLE_LOG") || {
+	# shellcheck disable=SC2046 # an option and its value, or nothing
+	out=$(acked_writes verify "$1" --log "$PCACHE_CONSOLE_LOG" $(state_of raw)) || {
 		echo "$out" | tail -n 40
 		fail "acknowledged writes lost or stale on $1"
 	}
@@ -183,6 +205,7 @@ final_check() {
 	done
 	echo cache=0 >/sys/bus/pcache/unregister
 	rmmod pcache
+	WHOLE_LOG=1
 	verify_raw "$RAW"
 	verify_fs 0 "${FS_DEV[0]}"
 	verify_fs 1 "${FS_DEV[1]}"
@@ -305,6 +328,7 @@ finish() {
 }
 
 after_cut() {
+	mount_state
 	register_again
 	verify_all
 	echo "TORTURE: checked $(awk '{ print $1 }' /proc/uptime) s after boot"
