@@ -280,59 +280,64 @@ bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 }
 
 /*
- * Insert @key, starting with this CPU's spare extent.  Returns an extent
- * left over for pcache_spare_refill(), or NULL.
+ * Insert @key, starting with this CPU's spare extents.  The extents left
+ * over go to @left, for pcache_spare_refill().
  */
-struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
-				       const struct pcache_key *key, gfp_t gfp,
-				       u64 *replaced)
+void pcache_index_add(struct pcache_backing *backing,
+		      const struct pcache_key *key, gfp_t gfp, u64 *replaced,
+		      struct pcache_extent_pool *left)
 {
-	struct pcache_extent_pool pool;
 	struct pcache_extent *ext;
+	int i;
 
-	pcache_extent_pool_init(&pool);
-	ext = this_cpu_xchg(backing->heads->spare, NULL);
-	if (ext)
-		pcache_extent_pool_put(&pool, ext);
+	pcache_extent_pool_init(left);
+	for (i = 0; i < PCACHE_SPARE_EXTENTS; i++) {
+		ext = this_cpu_xchg(backing->heads->spare[i], NULL);
+		if (ext)
+			pcache_extent_pool_put(left, ext);
+	}
 	/* Cannot fail: the mempool waits rather than fail with GFP_NOIO. */
-	WARN_ON(pcache_index_insert_alloc(&backing->index, key, &pool,
+	WARN_ON(pcache_index_insert_alloc(&backing->index, key, left,
 					  pcache_extent_alloc, &gfp, replaced));
-	ext = pcache_extent_pool_get(&pool);
-	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
-	return ext;
 }
 
 /*
- * Keep one extent ready for the next write on this CPU (or, after a
- * migration, another): @ext if there is one, else a new one.  Called with
- * no lock held, so that a mempool wait holds up nothing else.
+ * Keep PCACHE_SPARE_EXTENTS extents ready for the next write on this CPU
+ * (or, after a migration, another): from @pool first, else new ones; what
+ * is left of @pool is freed.  Called with no lock held, so that a mempool
+ * wait holds up nothing else.
  */
 void pcache_spare_refill(struct pcache_backing *backing,
-			 struct pcache_extent *ext, gfp_t gfp)
+			 struct pcache_extent_pool *pool, gfp_t gfp)
 {
-	if (!ext) {
-		if (this_cpu_read(backing->heads->spare))
-			return;
-		ext = pcache_extent_alloc(&gfp);
+	struct pcache_extent *ext;
+	int i;
+
+	for (i = 0; i < PCACHE_SPARE_EXTENTS; i++) {
+		if (this_cpu_read(backing->heads->spare[i]))
+			continue;
+		ext = pcache_extent_pool_get(pool) ?: pcache_extent_alloc(&gfp);
+		if (this_cpu_cmpxchg(backing->heads->spare[i], NULL, ext))
+			pcache_extent_pool_put(pool, ext);
 	}
-	if (this_cpu_cmpxchg(backing->heads->spare, NULL, ext))
-		pcache_extent_free(ext, NULL);
+	pcache_extent_pool_trim(pool, 0, pcache_extent_free, NULL);
 }
 
 /*
  * Index a key pcache_log_append() just returned, over what the index held
- * (@replaced: as for pcache_index_add()); then its segment may be reclaimed.
+ * (@replaced: as for pcache_index_insert_alloc()); then its segment may be
+ * reclaimed.
  */
 void pcache_log_index(struct pcache_backing *backing,
 		      const struct pcache_key *key, u64 *replaced)
 {
-	struct pcache_extent *spare;
+	struct pcache_extent_pool left;
 
-	spare = pcache_index_add(backing, key, GFP_NOIO, replaced);
+	pcache_index_add(backing, key, GFP_NOIO, replaced, &left);
 	/* Pairs with pcache_wb_reclaimable(): the key is in the index. */
 	smp_mb__before_atomic();
 	atomic_dec(&backing->cache->segs[key->seg].inserting);
-	pcache_spare_refill(backing, spare, GFP_NOIO);
+	pcache_spare_refill(backing, &left, GFP_NOIO);
 }
 
 /* A WRITE, WRITE_ZEROES or DISCARD, durable in pmem on return. */
@@ -603,6 +608,7 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		.data_crc = cache->data_crc,
 	};
 	struct pcache_seg_header *hdr = (void *)recs;
+	struct pcache_extent_pool left;
 	const char *why = NULL;
 	struct pcache_key key;
 	u32 i, batch = PAGE_SIZE / PCACHE_KEY_SIZE;
@@ -643,9 +649,8 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		if (!(key.flags & PCACHE_EXTENT_DIRTY))
 			continue;
 		percpu_counter_add(&backing->dirty_sectors, key.len);
-		pcache_spare_refill(backing,
-				    pcache_index_add(backing, &key, GFP_KERNEL, NULL),
-				    GFP_KERNEL);
+		pcache_index_add(backing, &key, GFP_KERNEL, NULL, &left);
+		pcache_spare_refill(backing, &left, GFP_KERNEL);
 	}
 	state->keys = i;
 	pr_debug("cache%d: backing%u: segment %u: %u keys, %s\n", cache->id,
@@ -655,14 +660,15 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 
 static void pcache_heads_free(struct pcache_backing *backing)
 {
-	int cpu;
+	int cpu, i;
 
 	for_each_possible_cpu(cpu) {
 		struct pcache_head *head = per_cpu_ptr(backing->heads, cpu);
 
 		kfree(head->hdr);
-		if (head->spare)
-			pcache_extent_free(head->spare, NULL);
+		for (i = 0; i < PCACHE_SPARE_EXTENTS; i++)
+			if (head->spare[i])
+				pcache_extent_free(head->spare[i], NULL);
 	}
 	free_percpu(backing->heads);
 	backing->heads = NULL;
@@ -702,7 +708,7 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 
 		spin_lock_init(&head->lock);
 		head->open = false;
-		head->spare = NULL;
+		memset(head->spare, 0, sizeof(head->spare));
 		head->hdr = kmalloc(sizeof(*head->hdr), GFP_KERNEL);
 		if (!head->hdr) {
 			ret = -ENOMEM;

@@ -252,8 +252,8 @@ static void pcache_fill_insert(struct pcache_backing *backing,
 	gfp_t gfp = GFP_NOIO;
 
 	key->seq = 0;
-	pcache_spare_refill(backing, pcache_index_add(backing, key, gfp, NULL),
-			    gfp);
+	pcache_index_add(backing, key, gfp, NULL, &pool);
+	pcache_spare_refill(backing, &pool, gfp);
 	/*
 	 * Pairs with pcache_wb_reclaim(), which bumps the gen before it
 	 * drops extents: if this insertion found a hole that reclaim made,

@@ -8,7 +8,9 @@
  * caller is told how many extents to add, so that it can allocate with the
  * lock dropped (an allocation on the I/O path may sleep, and must not fail)
  * and try again.  The second pass can then never run out half way, and no
- * partition is ever seen half changed.
+ * partition is ever seen half changed.  The insertions most writes are
+ * (change_part_fast()) touch at most one older extent: they check the pool
+ * first and make the change in one pass.
  */
 #include <linux/errno.h>
 #include <linux/kernel.h>
@@ -91,6 +93,15 @@ static struct pcache_extent *first_from(struct pcache_index_part *part,
 	return after;
 }
 
+static void link_at(struct pcache_index_part *part, struct pcache_extent *new,
+		    struct rb_node *parent, struct rb_node **link)
+{
+	rb_link_node(&new->node, parent, link);
+	rb_insert_color(&new->node, &part->root);
+	part->nr_extents++;
+	part->nr_sectors += new->len;
+}
+
 static void link_extent(struct pcache_index_part *part,
 			struct pcache_extent *new)
 {
@@ -107,10 +118,45 @@ static void link_extent(struct pcache_index_part *part,
 		else
 			link = &parent->rb_right;
 	}
-	rb_link_node(&new->node, parent, link);
-	rb_insert_color(&new->node, &part->root);
-	part->nr_extents++;
-	part->nr_sectors += new->len;
+	link_at(part, new, parent, link);
+}
+
+/*
+ * Link @new right after @prev in the order of the tree, without a descent
+ * from the root: where it goes is the leftmost free spot of @prev's right
+ * subtree.  The caller knows no extent lies between them.
+ */
+static void link_after(struct pcache_index_part *part,
+		       struct pcache_extent *prev, struct pcache_extent *new)
+{
+	struct rb_node *parent = &prev->node;
+	struct rb_node **link = &parent->rb_right;
+
+	while (*link) {
+		parent = *link;
+		link = &parent->rb_left;
+	}
+	link_at(part, new, parent, link);
+}
+
+/* Link @new right before @next, or last in the tree when @next is NULL. */
+static void link_before(struct pcache_index_part *part,
+			struct pcache_extent *next, struct pcache_extent *new)
+{
+	struct rb_node *parent;
+	struct rb_node **link;
+
+	if (!next) {
+		link_extent(part, new);
+		return;
+	}
+	parent = &next->node;
+	link = &parent->rb_left;
+	while (*link) {
+		parent = *link;
+		link = &parent->rb_right;
+	}
+	link_at(part, new, parent, link);
 }
 
 /*
@@ -239,12 +285,24 @@ static void take_key(struct pcache_extent *ext, const struct pcache_key *key,
 	ext->seq = key->seq;
 }
 
+/* A piece of the key from the pool, for [start, end) of @c. */
+static struct pcache_extent *key_piece(const struct index_change *c,
+				       struct pcache_extent_pool *pool,
+				       u64 start, u64 end)
+{
+	struct pcache_extent *piece = pcache_extent_pool_get(pool);
+
+	piece->start = start;
+	piece->len = end - start;
+	take_key(piece, c->key, start);
+	return piece;
+}
+
 /* Second pass of an insertion, second half: fill the holes with the key. */
 static void fill(struct pcache_index_part *part,
 		 const struct index_change *c, struct pcache_extent_pool *pool)
 {
-	const struct pcache_key *key = c->key;
-	struct pcache_extent *ext, *piece;
+	struct pcache_extent *ext;
 	u64 pos = c->start;
 
 	ext = first_from(part, c->start);
@@ -252,13 +310,10 @@ static void fill(struct pcache_index_part *part,
 		/* After carve(), every extent left in the range is newer. */
 		u64 hole_end = ext && ext->start < c->end ? ext->start : c->end;
 
-		if (hole_end > pos) {
-			piece = pcache_extent_pool_get(pool);
-			piece->start = pos;
-			piece->len = hole_end - pos;
-			take_key(piece, key, pos);
-			link_extent(part, piece);
-		}
+		/* The hole ends at @ext, or before it: nothing lies between. */
+		if (hole_end > pos)
+			link_before(part, ext,
+				    key_piece(c, pool, pos, hole_end));
 		if (hole_end == c->end)
 			break;
 		pos = ext_end(ext);
@@ -267,9 +322,12 @@ static void fill(struct pcache_index_part *part,
 }
 
 /*
- * The two insertions that most writes are, done with one descent: a key
- * that covers exactly one older extent takes its place (a rewrite of the
- * same blocks), and a key that overlaps nothing is linked as it is.
+ * The insertions that most writes are, done with one descent and no
+ * second pass: a key over nothing is linked where it belongs; a key over
+ * one older extent takes its place when it covers it exactly, and
+ * otherwise cuts it back (at its front or its back) or splits it, the
+ * key's piece linked beside it.  Anything else (several extents, a newer
+ * one, a pool too short) takes the general path, which counts first.
  *
  * Return: true if @c was applied, false if it needs the general path.
  */
@@ -277,23 +335,50 @@ static bool change_part_fast(struct pcache_index_part *part,
 			     const struct index_change *c,
 			     struct pcache_extent_pool *pool, u64 *removed)
 {
-	const struct pcache_key *key = c->key;
-	struct pcache_extent *ext = first_from(part, c->start);
+	struct pcache_extent *ext = first_from(part, c->start), *tail;
+	u64 end, cut;
 
-	if (ext && ext->start == c->start && ext_end(ext) == c->end &&
-	    gives_way(c, ext)) {
-		take_key(ext, key, c->start);
-		if (removed)
-			*removed += ext->len;
+	if (!ext || ext->start >= c->end) {
+		if (!pool->nr)
+			return false;
+		link_before(part, ext, key_piece(c, pool, c->start, c->end));
 		return true;
 	}
-	if ((ext && ext->start < c->end) || !pool->nr)
+	if (!gives_way(c, ext))
 		return false;
-	ext = pcache_extent_pool_get(pool);
-	ext->start = c->start;
-	ext->len = c->end - c->start;
-	take_key(ext, key, c->start);
-	link_extent(part, ext);
+	end = ext_end(ext);
+	if (ext->start == c->start && end == c->end) {
+		take_key(ext, c->key, c->start);
+		cut = ext->len;
+	} else if (ext->start == c->start && end > c->end && pool->nr) {
+		cut = c->end - c->start;
+		ext->seg_off = seg_off_at(ext->seg_off, ext->start, c->end);
+		ext->start = c->end;
+		ext->len -= cut;
+		part->nr_sectors -= cut;
+		link_before(part, ext, key_piece(c, pool, c->start, c->end));
+	} else if (ext->start < c->start && end == c->end && pool->nr) {
+		cut = c->end - c->start;
+		ext->len -= cut;
+		part->nr_sectors -= cut;
+		link_after(part, ext, key_piece(c, pool, c->start, c->end));
+	} else if (ext->start < c->start && end > c->end && pool->nr >= 2) {
+		cut = c->end - c->start;
+		tail = pcache_extent_pool_get(pool);
+		*tail = *ext;
+		tail->start = c->end;
+		tail->len = end - c->end;
+		tail->seg_off = seg_off_at(ext->seg_off, ext->start, c->end);
+		ext->len = c->start - ext->start;
+		/* link_at() counts the tail and the piece again. */
+		part->nr_sectors -= end - c->start;
+		link_after(part, ext, tail);
+		link_after(part, ext, key_piece(c, pool, c->start, c->end));
+	} else {
+		return false;
+	}
+	if (removed)
+		*removed += cut;
 	return true;
 }
 

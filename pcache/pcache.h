@@ -98,6 +98,9 @@ struct pcache_seg_state {
 	atomic_t inserting;
 };
 
+/* Index extents each CPU keeps ready: a split takes the tail and the key. */
+#define PCACHE_SPARE_EXTENTS	2
+
 /* A CPU's place in the log of a backing device: its open segment. */
 struct pcache_head {
 	spinlock_t lock;		/* all fields; held across an append */
@@ -108,12 +111,12 @@ struct pcache_head {
 	u32 nr_keys;			/* records written in the segment */
 	struct pcache_seg_header *hdr;	/* staging buffer for a new header */
 	/*
-	 * An index extent kept ready for this CPU's next write, so that
-	 * inserting a key into an empty range needs no allocation and no
-	 * second pass.  Taken and put back with this_cpu_xchg/cmpxchg, not
-	 * under @lock.
+	 * Index extents kept ready for this CPU's next write, so that
+	 * inserting a key needs no allocation and no second pass, even when
+	 * it splits an older extent (the tail and the key: two).  Taken and
+	 * put back with this_cpu_xchg/cmpxchg, not under @lock.
 	 */
-	struct pcache_extent *spare;
+	struct pcache_extent *spare[PCACHE_SPARE_EXTENTS];
 	/*
 	 * The run of sequential reads this CPU last saw (fill.c): where the
 	 * next one would start, and its bytes so far.  Not under @lock; a
@@ -275,11 +278,11 @@ bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 int pcache_data_check(struct pcache_backing *backing, u32 seg, u32 rec_index);
 void pcache_log_index(struct pcache_backing *backing,
 		      const struct pcache_key *key, u64 *replaced);
-struct pcache_extent *pcache_index_add(struct pcache_backing *backing,
-				       const struct pcache_key *key, gfp_t gfp,
-				       u64 *replaced);
+void pcache_index_add(struct pcache_backing *backing,
+		      const struct pcache_key *key, gfp_t gfp, u64 *replaced,
+		      struct pcache_extent_pool *left);
 void pcache_spare_refill(struct pcache_backing *backing,
-			 struct pcache_extent *ext, gfp_t gfp);
+			 struct pcache_extent_pool *pool, gfp_t gfp);
 
 /* mode.c */
 extern const char * const pcache_mode_names[PCACHE_MODE_NR];

@@ -20,6 +20,7 @@
 
 #include <linux/errno.h>
 #include <linux/kernel.h>
+#include <linux/rbtree_augmented.h>
 #include <linux/slab.h>
 
 #include "index.h"
@@ -146,8 +147,35 @@ static size_t dump(struct pcache_index *idx, struct ext_copy *out, size_t max)
 }
 
 /*
+ * The red-black rules below @node, whose parent is @parent: every child
+ * points back to its parent, no red node has a red child, and every path
+ * down holds as many black nodes.  Returns that number (the black height),
+ * or -1 when a rule is broken.
+ */
+static int rb_check(const struct rb_node *node, const struct rb_node *parent)
+{
+	int left, right;
+
+	if (!node)
+		return 1;
+	if (rb_parent(node) != parent)
+		return -1;
+	if (rb_is_red(node) &&
+	    ((node->rb_left && rb_is_red(node->rb_left)) ||
+	     (node->rb_right && rb_is_red(node->rb_right))))
+		return -1;
+	left = rb_check(node->rb_left, node);
+	right = rb_check(node->rb_right, node);
+	if (left < 0 || left != right)
+		return -1;
+	return left + rb_is_black(node);
+}
+
+/*
  * Sorted, non-overlapping, non-empty, inside their partition and the
- * device, and counted right.  Returns a message, or NULL when all holds.
+ * device, counted right, and each partition's tree a valid red-black tree
+ * (the index links extents next to a neighbour as well as from the root).
+ * Returns a message, or NULL when all holds.
  */
 static const char *check_invariants(struct pcache_index *idx)
 {
@@ -161,7 +189,13 @@ static const char *check_invariants(struct pcache_index *idx)
 		u64 hi = min_t(u64, lo + (1ull << idx->part_shift),
 			       idx->nr_sectors);
 		u64 prev_end = lo, n = 0, sectors = 0;
-		struct rb_node *node;
+		struct rb_node *node = part->root.rb_node;
+
+		if ((node && !rb_is_black(node)) || rb_check(node, NULL) < 0) {
+			snprintf(msg, sizeof(msg),
+				 "part %u: not a valid red-black tree", i);
+			return msg;
+		}
 
 		for (node = rb_first(&part->root); node; node = rb_next(node)) {
 			struct pcache_extent *e =
