@@ -54,7 +54,7 @@
 #
 # usage: bench.sh [--kernel SERIES|RELEASE] [--repeat N] [--ios N] [--runtime SEC]
 #                 [--quick] [--no-replay] [--workloads RE] [--devices RE]
-#                 [--icount]
+#                 [--icount] [--iostats 0|1]
 #   --quick       one round of one second per run (a smoke test, noisy)
 #   --no-replay   skip the replay measurement (and its power cut)
 #   --workloads   only the workloads whose name matches the regex RE
@@ -68,7 +68,7 @@ set -euo pipefail
 
 if [ "${1:-}" != --in-guest ]; then
 	kernel=6.1 repeat=3 ios=50000 runtime=2 workloads=. devices=. replay=1
-	vm_opts=() mode=""
+	vm_opts=() mode="" iostats=""
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--kernel) kernel=$2; shift ;;
@@ -80,6 +80,7 @@ if [ "${1:-}" != --in-guest ]; then
 		--workloads) workloads=$2; shift ;;
 		--devices) devices=$2; shift ;;
 		--icount) vm_opts+=(--icount) mode=-icount ;;
+		--iostats) iostats=$2; shift ;;
 		*) die "unknown option $1 (see the header of $0)" ;;
 		esac
 		shift
@@ -87,6 +88,7 @@ if [ "${1:-}" != --in-guest ]; then
 	[[ $repeat =~ ^[1-9][0-9]*$ ]] || die "--repeat wants a positive number"
 	[[ $ios =~ ^[1-9][0-9]*$ ]] || die "--ios wants a positive number"
 	[[ $runtime =~ ^[1-9][0-9]*$ ]] || die "--runtime wants a positive number of seconds"
+	[[ $iostats =~ ^[01]?$ ]] || die "--iostats wants 0 or 1"
 	case "$kernel" in
 	*-amd64) rel=$kernel ;;
 	*) rel=$(kernel_release "$kernel") || die "kernel $kernel is not set up: run scripts/setup.sh" ;;
@@ -114,6 +116,7 @@ if [ "${1:-}" != --in-guest ]; then
 		--append tsc=reliable --images "$PCACHE_BUILD/vm/bench" --log "$log" \
 		-- env BENCH_REPEAT="$repeat" BENCH_IOS="$ios" BENCH_RUNTIME="$runtime" \
 		BENCH_WORKLOADS="$workloads" BENCH_DEVICES="$devices" BENCH_REPLAY="$replay" BENCH_DM_PCACHE_KO="$dm_pcache_ko" \
+		BENCH_IOSTATS="$iostats" \
 		"$PCACHE_TOP/scripts/bench.sh" --in-guest |
 		{ grep --line-buffered '^bench:' || true; } | sed -u 's/^bench: /  /' >&2
 	{
@@ -134,6 +137,7 @@ fi
 # In the guest, as root.
 : "${PCACHE_KO:?}" "${PCACHE_PHASE:?}" "${BENCH_REPEAT:?}" "${BENCH_IOS:?}"
 : "${BENCH_RUNTIME:?}" "${BENCH_WORKLOADS:?}" "${BENCH_DEVICES:?}" "${BENCH_REPLAY:?}"
+: "${BENCH_IOSTATS=}"
 BENCH_DM_PCACHE_KO=${BENCH_DM_PCACHE_KO:-}
 REGION=256M
 MISS_REGION=512M
@@ -341,6 +345,13 @@ if [ "$PCACHE_PHASE" -gt 1 ]; then
 fi
 
 setup_devices
+# I/O accounting costs timestamps and per-cpu counters on every request;
+# drivers differ in whether it is on (bio-based pmem: off).
+for dev in "${DEVICES[@]}"; do
+	f=/sys/block/$(kname "${DEV_PATH[$dev]}")/queue/iostats
+	[ -z "$BENCH_IOSTATS" ] || echo "$BENCH_IOSTATS" >"$f"
+	progress "device $dev: iostats $(cat "$f")"
+done
 nwl=$((${#WORKLOADS[@]} / 2))
 runs=0
 for round in $(seq 1 "$BENCH_REPEAT"); do
