@@ -18,19 +18,24 @@
 # or whose kernel log shows a splat counts as a failure too.  Console logs
 # are kept in build/results/.
 #
-# usage: selftests.sh [--kernel SERIES]... [--summary FILE] [DIR|DIR/PROGRAM]...
+# usage: selftests.sh [--kernel SERIES]... [--summary FILE] [--lane NAME]
+#                     [DIR|DIR/PROGRAM]...
 #   --kernel   run on this guest kernel (repeatable; default 6.1)
 #   --summary  also write "PASSED FAILED SKIPPED" counts to FILE
+#   --lane     guest images of their own (build/vm/selftests-KERNEL-NAME), so
+#              that two runs on the same kernel can go side by side
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 kernels=()
 targets=()
 summary=""
+lane=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) kernels+=("$2"); shift ;;
 	--summary) summary=$2; shift ;;
+	--lane) lane=$2; shift ;;
 	-*) die "unknown option $1" ;;
 	*) targets+=("$1") ;;
 	esac
@@ -77,7 +82,7 @@ run_program() {
 		return
 	fi
 	opts=(--kernel "$kernel" --fresh --quiet --log "$log"
-		--images "$PCACHE_BUILD/vm/selftests-$kernel"
+		--images "$PCACHE_BUILD/vm/selftests-$kernel${lane:+-$lane}"
 		--disks "$(setting "$path" disks 2)"
 		--disk-size "$(setting "$path" disk-size 1G)"
 		--pmem "$(setting "$path" pmem 1G)"
