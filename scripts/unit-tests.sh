@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Host-side tests of pcache's pure logic (tests/host/): the cmocka unit tests
-# of meta.c, space.c and index.c, built with gcc, ASan and UBSan, then a short
+# of meta.c, space.c and index.c, built with gcc, ASan and UBSan, the tests
+# of the bench's report (scripts/bench-report.py), then a short
 # libFuzzer run of the metadata checks and of replay (clang), seeded with the
 # images tests/host/gen_corpus.c and gen_replay_seeds.c write and with seeds
 # cut from real pmem images (tests/host/corpus/*-real, scripts/harvest-corpus.sh).
@@ -34,6 +35,10 @@ done < <(grep -v '^#' tests/host/packages.txt)
 say "unit tests: tests/host/ on pcache/meta.c, space.c and index.c (gcc, ASan, UBSan)"
 run make -s -C tests/host O="$host_build" check ||
 	die "unit tests failed"
+
+say "unit tests: scripts/bench-report.py on a bench CSV of known figures (python3)"
+run python3 tests/host/test_bench_report.py ||
+	die "the bench report's tests failed"
 
 if [ "$FUZZ_SECONDS" -eq 0 ]; then
 	say "fuzz targets: tests/host/fuzz_meta.c and fuzz_replay.c on their seed corpora only (clang, libFuzzer, ASan, UBSan)"
