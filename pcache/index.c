@@ -160,6 +160,26 @@ static void link_before(struct pcache_index_part *part,
 }
 
 /*
+ * Split @ext at @at, inside it: its part from @at on becomes an extent of
+ * its own from @pool, linked right after it.  The sectors cached stay the
+ * same.
+ */
+static void split_at(struct pcache_index_part *part, struct pcache_extent *ext,
+		     u64 at, struct pcache_extent_pool *pool)
+{
+	struct pcache_extent *tail = pcache_extent_pool_get(pool);
+
+	*tail = *ext;
+	tail->start = at;
+	tail->len = ext_end(ext) - at;
+	tail->seg_off = seg_off_at(ext->seg_off, ext->start, at);
+	ext->len = at - ext->start;
+	/* link_at() counts the tail again. */
+	part->nr_sectors -= tail->len;
+	link_after(part, ext, tail);
+}
+
+/*
  * What gives way to a change of [start, end) in one partition: for an
  * insertion, extents no newer than the key; for a removal, the extents the
  * caller's match() picks.
@@ -238,17 +258,9 @@ static u64 carve(struct pcache_index_part *part,
 			continue;
 
 		if (ext->start < c->start && end > c->end) {
-			struct pcache_extent *tail = pcache_extent_pool_get(pool);
-
-			*tail = *ext;
-			tail->start = c->end;
-			tail->len = end - c->end;
-			tail->seg_off = seg_off_at(ext->seg_off, ext->start,
-						   c->end);
+			split_at(part, ext, c->end, pool);
 			ext->len = c->start - ext->start;
-			/* link_extent() counts the tail again. */
-			part->nr_sectors -= tail->len + (c->end - c->start);
-			link_extent(part, tail);
+			part->nr_sectors -= c->end - c->start;
 			removed += c->end - c->start;
 			break;
 		} else if (ext->start < c->start) {
@@ -335,7 +347,7 @@ static bool change_part_fast(struct pcache_index_part *part,
 			     const struct index_change *c,
 			     struct pcache_extent_pool *pool, u64 *removed)
 {
-	struct pcache_extent *ext = first_from(part, c->start), *tail;
+	struct pcache_extent *ext = first_from(part, c->start);
 	u64 end, cut;
 
 	if (!ext || ext->start >= c->end) {
@@ -357,22 +369,15 @@ static bool change_part_fast(struct pcache_index_part *part,
 		ext->len -= cut;
 		part->nr_sectors -= cut;
 		link_before(part, ext, key_piece(c, pool, c->start, c->end));
-	} else if (ext->start < c->start && end == c->end && pool->nr) {
+	} else if (ext->start < c->start &&
+		   ((end == c->end && pool->nr) ||
+		    (end > c->end && pool->nr >= 2))) {
+		/* A split is a cut at the end, then a trim of the back. */
+		if (end > c->end)
+			split_at(part, ext, c->end, pool);
 		cut = c->end - c->start;
 		ext->len -= cut;
 		part->nr_sectors -= cut;
-		link_after(part, ext, key_piece(c, pool, c->start, c->end));
-	} else if (ext->start < c->start && end > c->end && pool->nr >= 2) {
-		cut = c->end - c->start;
-		tail = pcache_extent_pool_get(pool);
-		*tail = *ext;
-		tail->start = c->end;
-		tail->len = end - c->end;
-		tail->seg_off = seg_off_at(ext->seg_off, ext->start, c->end);
-		ext->len = c->start - ext->start;
-		/* link_at() counts the tail and the piece again. */
-		part->nr_sectors -= end - c->start;
-		link_after(part, ext, tail);
 		link_after(part, ext, key_piece(c, pool, c->start, c->end));
 	} else {
 		return false;
