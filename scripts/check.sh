@@ -13,6 +13,14 @@ cd "$PCACHE_TOP"
 start=$SECONDS
 step() { say "check: $* ($((SECONDS - start))s)"; }
 
+# show_lane NAME LOG: what a lane run in the background printed, its
+# results and the log lines of its failures.
+show_lane() {
+	say "check: the $1 lane ($((SECONDS - start))s)"
+	grep -E '^(ok|FAILED|skip) ' "$2" || true
+	grep -E -A 30 '^FAILED ' "$2" | grep -E '^    ' || true
+}
+
 # add_up_lanes DIR LANE...: the final "N passed, N failed" line from the
 # lanes' summary files; fails if a test failed or a lane did not finish.
 add_up_lanes() {
@@ -69,9 +77,7 @@ if [ "${KERNEL:-}" = debug ]; then
 	PCACHE_ALL_KERNELS=1 scripts/selftests.sh --kernel debug --lane a \
 		--summary "$lanes/a" "${progs_a[@]}" || true
 	wait "$lane_b" || true
-	say "check: the debug kernel's lane b ($((SECONDS - start))s)"
-	grep -E '^(ok|FAILED|skip) ' "$lanes/b.log" || true
-	grep -E -A 30 '^FAILED ' "$lanes/b.log" | grep -E '^    ' || true
+	show_lane "debug kernel's b" "$lanes/b.log"
 	add_up_lanes "$lanes" a b
 	exit
 fi
@@ -115,8 +121,6 @@ scripts/selftests.sh --kernel 6.12 --summary "$lanes/6.12" selftests/pcache \
 lane_612=$!
 scripts/selftests.sh --kernel 6.1 --summary "$lanes/6.1" selftests/harness selftests/pcache || true
 wait "$lane_612" || true
-say "check: the 6.12 lane ($((SECONDS - start))s)"
-grep -E '^(ok|FAILED|skip) ' "$lanes/6.12.log" || true
-grep -E -A 30 '^FAILED ' "$lanes/6.12.log" | grep -E '^    ' || true
+show_lane 6.12 "$lanes/6.12.log"
 
 add_up_lanes "$lanes" 6.1 6.12
