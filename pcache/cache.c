@@ -241,6 +241,13 @@ bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 					  sectors << SECTOR_SHIFT, data_crc);
 		if (data_crc)
 			rec.data_crc = cpu_to_le32(crc);
+		/*
+		 * Non-temporal stores reach pmem in no order of their own:
+		 * without this fence the record could be persistent before
+		 * the data it vouches for, and replay would index whatever
+		 * an earlier lap left there.
+		 */
+		pmem_wmb();
 	}
 	rec.seq = cpu_to_le64(atomic64_inc_return(&backing->seq));
 	rec.gen = cpu_to_le64(head->gen);
@@ -249,7 +256,7 @@ bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 	rec.data_off = cpu_to_le32(data_off);
 	rec.flags = cpu_to_le32(key_flags);
 	pcache_key_seal(&rec);
-	/* Data and record are both flushed; the fence orders them before completion. */
+	/* The record is persistent once fenced: before the request completes. */
 	memcpy_flushcache(pcache_seg_addr(cache, head->seg, PCACHE_SEG_KEYS_OFFSET +
 					  head->nr_keys * PCACHE_KEY_SIZE),
 			  &rec, sizeof(rec));
