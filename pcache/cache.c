@@ -611,7 +611,7 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 	struct pcache_replay_cursor cur = {
 		.data_end = pcache_seg_data_offset(cache->segment_size),
 		.segment_size = cache->segment_size,
-		.backing_sectors = bdev_nr_sectors(backing->bdev.bdev),
+		.backing_sectors = backing->sectors,
 		.data_crc = cache->data_crc,
 	};
 	struct pcache_seg_header *hdr = (void *)recs;
@@ -701,8 +701,8 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 	backing->quota = le32_to_cpu(entry->quota_segments);
 	backing->mode = le32_to_cpu(entry->mode);
 	backing->clean_seq = le64_to_cpu(entry->clean_seq);
-	ret = pcache_index_init(&backing->index,
-				bdev_nr_sectors(backing->bdev.bdev), 0);
+	backing->sectors = bdev_nr_sectors(backing->bdev.bdev);
+	ret = pcache_index_init(&backing->index, backing->sectors, 0);
 	if (ret)
 		return ret;
 	backing->heads = alloc_percpu(struct pcache_head);

@@ -327,7 +327,7 @@ int pcache_disk_create(struct pcache_backing *backing)
 	disk->fops = &pcache_disk_fops;
 	disk->private_data = backing;
 	snprintf(disk->disk_name, DISK_NAME_LEN, "pcache%d", index);
-	set_capacity(disk, bdev_nr_sectors(bdev));
+	set_capacity(disk, backing->sectors);
 
 	backing->disk = disk;
 	backing->disk_index = index;

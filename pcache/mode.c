@@ -206,9 +206,9 @@ static void pcache_around_work(struct work_struct *work)
 static void pcache_mode_drop_index(struct pcache_backing *backing)
 {
 	atomic_inc(&backing->reclaim_gen);
-	/* Pairs with pcache_fill_insert(), as in pcache_around_work(). */
+	/* Before the index changes, as in pcache_around_work(). */
 	smp_mb__after_atomic();
-	pcache_around_drop(backing, 0, bdev_nr_sectors(backing->bdev.bdev));
+	pcache_around_drop(backing, 0, backing->sectors);
 }
 
 /* Take the switch, or say why not; under cache->lock. */

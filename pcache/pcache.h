@@ -139,6 +139,12 @@ struct pcache_backing {
 	enum pcache_backing_state state;	/* under cache->lock */
 
 	struct pcache_bdev bdev;		/* when attached */
+	/*
+	 * Its size when attached (the recorded one), which the disk, the
+	 * index and the records are held to: a device that grows or shrinks
+	 * underneath changes none of them (past its end, I/O errors).
+	 */
+	sector_t sectors;
 
 	/* The disk /dev/pcacheN, when attached. */
 	struct blk_mq_tag_set tag_set;

@@ -103,12 +103,6 @@ struct pcache_wb_batch {
 	struct pcache_wb_source **heap;
 	u32 nr_sources;
 	struct pcache_wb_source spare;
-	/*
-	 * The backing device's size at attach, which replay checked the
-	 * records against: a disk that shrinks or goes away underneath makes
-	 * writeback fail with I/O errors, not the records look corrupt.
-	 */
-	sector_t backing_sectors;
 	/* The round's records, newest wins: what to write, once. */
 	struct pcache_index index;
 	struct pcache_wb_extent ext[PCACHE_WB_BATCH_EXTENTS];
@@ -238,7 +232,7 @@ static void pcache_wb_cursor(struct pcache_backing *backing, u32 seg,
 		.prev_seq = state->clean_prev_seq,
 		.data_end = state->clean_data_end,
 		.segment_size = cache->segment_size,
-		.backing_sectors = backing->wb->backing_sectors,
+		.backing_sectors = backing->sectors,
 		.data_crc = cache->data_crc,
 	};
 }
@@ -403,7 +397,7 @@ static int pcache_wb_check_data(struct pcache_backing *backing)
 static int pcache_wb_plan(struct pcache_backing *backing)
 {
 	struct pcache_wb_batch *wb = backing->wb;
-	u64 sectors = bdev_nr_sectors(backing->bdev.bdev), pos;
+	u64 sectors = backing->sectors, pos;
 	struct pcache_extent_pool pool;
 	gfp_t gfp = GFP_NOIO;
 	int ret = 0;
@@ -674,7 +668,7 @@ static void pcache_wb_unindex_seg(struct pcache_backing *backing, u32 seg)
 	struct pcache_cache *cache = backing->cache;
 	struct pcache_wb_batch *wb = backing->wb;
 	u32 keys = cache->segs[seg].keys, batch = ARRAY_SIZE(wb->page), i;
-	u64 sectors = bdev_nr_sectors(backing->bdev.bdev), pos;
+	u64 sectors = backing->sectors, pos;
 	struct pcache_extent_pool pool;
 	gfp_t gfp = GFP_NOIO;
 	bool whole = false;
@@ -970,12 +964,11 @@ int pcache_wb_backing_init(struct pcache_backing *backing)
 	if (!wb)
 		return -ENOMEM;
 	/* One partition: only the work uses it. */
-	ret = pcache_index_init(&wb->index, bdev_nr_sectors(backing->bdev.bdev),
+	ret = pcache_index_init(&wb->index, backing->sectors,
 				PCACHE_INDEX_PART_SHIFT_MAX);
 	if (ret)
 		goto out_free;
 	wb->nr_sources = backing->quota;
-	wb->backing_sectors = bdev_nr_sectors(backing->bdev.bdev);
 	/* Free segments for the heads to open, whatever the rounds do. */
 	backing->segs_reserve = min(max(backing->quota / 16,
 					2 * num_possible_cpus()),

@@ -14,6 +14,9 @@
 # - delay (200 ms per I/O): fio at queue depth 32 with verify while
 #   detach, unregister and rmmod are tried underneath: each is refused,
 #   nothing breaks, the data verifies.
+# - resized: shrunk to half, then grown past its recorded size, under
+#   dirty data: pcache keeps its recorded size, writeback past the end
+#   fails and is retried until the device is large enough again.
 # At the end the backing device alone holds every acknowledged write.  A
 # null_blk with a volatile write cache and bad blocks: writeback over bad
 # blocks fails and is retried (the data stays in the cache and is served)
@@ -207,6 +210,44 @@ test_slow_teardown() {
 	dm_table "$(linear_table)"
 }
 
+# The backing device resized underneath (an LV shrunk or grown): pcache
+# keeps the size it recorded for its disk, its index and its records.
+# Writeback past the end of a shrunk device fails and is retried, the data
+# stays dirty and served; once the device is that size again, or larger,
+# it is all written back.
+test_resized() {
+	local size first errors
+	use_backing "$DEV"
+	wait_for 120 "writeback of the earlier tests" dirty_is_zero
+	size=$(sectors)
+	first=$((size * 3 / 4 / 2048))
+	errors=$(stat_of writeback_errors)
+	echo 3600000 >"$B/writeback_delay_ms"
+	chunks_write "$first" 4 "resized-$seed" >/dev/null
+	dm_table "0 $((size / 2)) linear $LOWER 0"
+	echo 100 >"$B/writeback_delay_ms"
+	wait_for 60 "a failing writeback round past the shrunk device's end" \
+		writeback_errors_rose "$errors"
+	[ "$(blockdev --getsz "/dev/$DISK")" = "$size" ] ||
+		fail "/dev/$DISK is $(blockdev --getsz "/dev/$DISK") sectors, not the recorded $size"
+	[ "$(stat_of dirty_bytes)" -gt 0 ] ||
+		fail "the writes past the shrunk device's end are no longer dirty"
+	chunks_check "/dev/$DISK" "$first" "resized-$seed" 0 1 2 3
+	echo "shrunk to half: $(($(stat_of writeback_errors) - errors)) failed rounds," \
+		"$(stat_of dirty_bytes) bytes dirty"
+	# Larger than recorded: 1 MiB more at the end.
+	dmsetup suspend "$DM_NAME"
+	printf '0 %s linear %s 0\n%s 2048 linear %s 0\n' "$size" "$LOWER" "$size" "$LOWER" |
+		dmsetup reload "$DM_NAME"
+	dmsetup resume "$DM_NAME"
+	echo "grown to $(blockdev --getsz "$DEV") sectors, $size recorded"
+	wait_for 120 "writeback once the device is large enough again" dirty_is_zero
+	[ "$(blockdev --getsz "/dev/$DISK")" = "$size" ] ||
+		fail "/dev/$DISK is $(blockdev --getsz "/dev/$DISK") sectors, not the recorded $size"
+	chunks_check "$DEV" "$first" "resized-$seed" 0 1 2 3
+	dm_table "$(linear_table)"
+}
+
 test_backing_alone() {
 	use_backing "$DEV"
 	echo "backing=$(stat_of id)" >"$CACHE/detach"
@@ -344,12 +385,13 @@ no_hung_task() {
 	! dmesg | grep 'blocked for more than'
 }
 
-ktap_plan 9
+ktap_plan 10
 ktap_test "a dm backing device, failing_backing_timeout_ms and its bad values" test_setup
 ktap_test "flakey backing: writes never fail, errors counted, all there once healed" test_flakey
 ktap_test "dead backing: cached data served, read misses fail with EIO" test_dead_reads
 ktap_test "dead backing, share full: writes fail with EIO in time, the acknowledged ones survive the heal" test_dead_writes
 ktap_test "slow backing: detach, unregister and rmmod refused under fio at QD32" test_slow_teardown
+ktap_test "backing device shrunk, then grown underneath: nothing lost, all written back" test_resized
 ktap_test "the backing device alone holds every acknowledged write" test_backing_alone
 ktap_test "null_blk backing: bad blocks stall writeback, not data; its power-off loses nothing written back" test_null_blk
 ktap_test "a backing disk deleted underneath: errors, no crash, forced detach" test_removed_underneath
