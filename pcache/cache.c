@@ -287,15 +287,18 @@ bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 }
 
 /*
- * Insert @key, starting with this CPU's spare extents.  The extents left
- * over go to @left, for pcache_spare_refill().
+ * Insert @key, starting with this CPU's spare extents, unless @stale (see
+ * pcache_index_insert_unless(); NULL for a write) stops it: returns true
+ * when inserted whole.  The extents left over go to @left, for
+ * pcache_spare_refill().
  */
-void pcache_index_add(struct pcache_backing *backing,
+bool pcache_index_add(struct pcache_backing *backing,
 		      const struct pcache_key *key, gfp_t gfp, u64 *replaced,
+		      pcache_index_stale_t stale, void *stale_ctx,
 		      struct pcache_extent_pool *left)
 {
 	struct pcache_extent *ext;
-	int i;
+	int i, ret;
 
 	pcache_extent_pool_init(left);
 	for (i = 0; i < PCACHE_SPARE_EXTENTS; i++) {
@@ -303,9 +306,17 @@ void pcache_index_add(struct pcache_backing *backing,
 		if (ext)
 			pcache_extent_pool_put(left, ext);
 	}
-	/* Cannot fail: the mempool waits rather than fail with GFP_NOIO. */
-	WARN_ON(pcache_index_insert_alloc(&backing->index, key, left,
-					  pcache_extent_alloc, &gfp, replaced));
+	/* No -ENOMEM: the mempool waits rather than fail with GFP_NOIO. */
+	if (stale)
+		ret = pcache_index_insert_unless(&backing->index, key, left,
+						 pcache_extent_alloc, &gfp,
+						 stale, stale_ctx);
+	else
+		ret = pcache_index_insert_alloc(&backing->index, key, left,
+						pcache_extent_alloc, &gfp,
+						replaced);
+	WARN_ON(ret && ret != -ESTALE);
+	return !ret;
 }
 
 /*
@@ -340,7 +351,7 @@ void pcache_log_index(struct pcache_backing *backing,
 {
 	struct pcache_extent_pool left;
 
-	pcache_index_add(backing, key, GFP_NOIO, replaced, &left);
+	pcache_index_add(backing, key, GFP_NOIO, replaced, NULL, NULL, &left);
 	/* Pairs with pcache_wb_reclaimable(): the key is in the index. */
 	smp_mb__before_atomic();
 	atomic_dec(&backing->cache->segs[key->seg].inserting);
@@ -656,7 +667,8 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		if (!(key.flags & PCACHE_EXTENT_DIRTY))
 			continue;
 		percpu_counter_add(&backing->dirty_sectors, key.len);
-		pcache_index_add(backing, &key, GFP_KERNEL, NULL, &left);
+		pcache_index_add(backing, &key, GFP_KERNEL, NULL, NULL, NULL,
+				 &left);
 		pcache_spare_refill(backing, &left, GFP_KERNEL);
 	}
 	state->keys = i;

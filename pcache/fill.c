@@ -23,7 +23,8 @@
  *    backing device: then the hole reappears, and a fill read before the
  *    write reached the backing device would fill it with older data.
  *    Reclaim bumps reclaim_gen before it drops extents; a fill that finds
- *    reclaim_gen changed since before its lookup drops what it inserted.
+ *    reclaim_gen changed since before its lookup, under the lock of the
+ *    partition it goes into, stops there (pcache_fill_insert()).
  * Writeback passes clean records by (the backing device has their data),
  * and they do not count as dirty.
  *
@@ -223,53 +224,37 @@ void pcache_fill_to_pmem(struct pcache_fill *fill, u32 off, void *dst, u32 len,
 	}
 }
 
-struct pcache_fill_match {
-	u32 seg;
-	u32 off_lo, off_hi;		/* the piece's data in the segment */
-};
-
-/* Extents that are what is left of one piece of a fill. */
-static bool pcache_fill_match(const struct pcache_extent *ext, void *ctx)
+/* Under a partition's lock: see pcache_fill_insert(). */
+static bool pcache_fill_stale(void *ctx)
 {
-	const struct pcache_fill_match *m = ctx;
+	struct pcache_fill *fill = ctx;
 
-	return !ext->seq && ext->seg == m->seg && ext->seg_off >= m->off_lo &&
-	       ext->seg_off < m->off_hi;
+	return atomic_read(&fill->backing->reclaim_gen) != fill->gen;
 }
 
 /*
  * Insert a piece of a fill (its key appended to the log) into the index,
- * where nothing is, and take it out again if reclaim ran since the lookup.
+ * where nothing is, unless reclaim ran since the lookup.  Reclaim (and the
+ * drops of mode.c) bump reclaim_gen before they take a partition lock to
+ * drop extents, so a fill that goes into a partition after such a drop
+ * sees the gen changed, under that partition's lock, and stops: it never
+ * fills a hole a drop made.  A piece that went in before the drop took
+ * the lock only filled holes that were there before, which the fill read
+ * after (its gen was read before the read's lookup, pcache_cache_read()).
+ * Returns false when it stopped so: the rest of the fill is stale too.
  */
-static void pcache_fill_insert(struct pcache_backing *backing,
+static bool pcache_fill_insert(struct pcache_backing *backing,
 			       struct pcache_fill *fill, struct pcache_key *key)
 {
-	struct pcache_fill_match m = {
-		.seg = key->seg, .off_lo = key->seg_off,
-		.off_hi = key->seg_off + (key->len << SECTOR_SHIFT),
-	};
 	struct pcache_extent_pool pool;
 	gfp_t gfp = GFP_NOIO;
+	bool inserted;
 
 	key->seq = 0;
-	pcache_index_add(backing, key, gfp, NULL, &pool);
+	inserted = pcache_index_add(backing, key, gfp, NULL, pcache_fill_stale,
+				    fill, &pool);
 	pcache_spare_refill(backing, &pool, gfp);
-	/*
-	 * Pairs with pcache_wb_reclaim(), which bumps the gen before it
-	 * drops extents: if this insertion found a hole that reclaim made,
-	 * it took the partition lock after reclaim dropped it, and this
-	 * sees the gen bumped.  The gen of the fill was read before the
-	 * read's lookup (pcache_cache_read()), so a reclaim that dropped
-	 * what the lookup found is seen here too.
-	 */
-	smp_mb();
-	if (atomic_read(&backing->reclaim_gen) == fill->gen)
-		return;
-	pcache_extent_pool_init(&pool);
-	pcache_index_remove_alloc(&backing->index, key->start, key->len,
-				  pcache_fill_match, &m, &pool,
-				  pcache_extent_alloc, &gfp, NULL);
-	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
+	return inserted;
 }
 
 static void pcache_fill_work(struct work_struct *work)
@@ -280,15 +265,16 @@ static void pcache_fill_work(struct work_struct *work)
 	sector_t pos = fill->start;
 	unsigned int delay = READ_ONCE(fill_delay_ms);
 	struct pcache_key key;
+	bool inserted = true;
 
 	if (delay)
 		msleep(delay);
-	while (left && pcache_fill_has_room(backing)) {
+	while (left && inserted && pcache_fill_has_room(backing)) {
 		len = left;
 		if (!pcache_log_append(backing, NULL, fill, done << SECTOR_SHIFT,
 				       pos, &len, PCACHE_KEY_F_CLEAN, &key))
 			break;
-		pcache_fill_insert(backing, fill, &key);
+		inserted = pcache_fill_insert(backing, fill, &key);
 		/* Pairs with pcache_wb_reclaimable(): the key is in the index. */
 		smp_mb__before_atomic();
 		atomic_dec(&backing->cache->segs[key.seg].inserting);

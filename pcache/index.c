@@ -190,6 +190,8 @@ struct index_change {
 	const struct pcache_key *key;		/* insertion, else NULL */
 	pcache_extent_match_t match;		/* removal; NULL: all */
 	void *match_ctx;
+	pcache_index_stale_t stale;		/* insertion; NULL: never */
+	void *stale_ctx;
 };
 
 static bool gives_way(const struct index_change *c,
@@ -390,11 +392,11 @@ static bool change_part_fast(struct pcache_index_part *part,
 /*
  * Apply @c to the one partition it lies in, if the pool can cover it.
  *
- * Return: 0 when done, else the number of extents the pool lacks.
+ * Return: 0 when done, -ESTALE when the key went stale, else the number of
+ * extents the pool lacks.
  */
-static unsigned int change_part(struct pcache_index *idx,
-				const struct index_change *c,
-				struct pcache_extent_pool *pool, u64 *removed)
+static int change_part(struct pcache_index *idx, const struct index_change *c,
+		       struct pcache_extent_pool *pool, u64 *removed)
 {
 	struct pcache_index_part *part;
 	unsigned int need, dropped, have;
@@ -402,6 +404,10 @@ static unsigned int change_part(struct pcache_index *idx,
 
 	part = &idx->parts[c->start >> idx->part_shift];
 	spin_lock(&part->lock);
+	if (c->stale && c->stale(c->stale_ctx)) {
+		spin_unlock(&part->lock);
+		return -ESTALE;
+	}
 	if (c->key && change_part_fast(part, c, pool, removed)) {
 		spin_unlock(&part->lock);
 		return 0;
@@ -449,8 +455,9 @@ static u64 part_end(const struct pcache_index *idx, u64 start, u64 end)
  * partition.  With @alloc, refill the pool with no lock held whenever a
  * partition needs it and try that partition again; without, stop there.
  *
- * Return: 0, -ENOMEM if @alloc failed, or without @alloc the number of
- * extents the pool lacks for the partition it stopped at.
+ * Return: 0, -ENOMEM if @alloc failed, -ESTALE if the key went stale, or
+ * without @alloc the number of extents the pool lacks for the partition it
+ * stopped at.
  */
 static int apply_change(struct pcache_index *idx, struct index_change *c,
 			struct pcache_extent_pool *pool,
@@ -458,11 +465,13 @@ static int apply_change(struct pcache_index *idx, struct index_change *c,
 			u64 *removed)
 {
 	u64 end = c->end;
-	unsigned int lack;
+	int lack;
 
 	while (c->start < end) {
 		c->end = part_end(idx, c->start, end);
 		lack = change_part(idx, c, pool, removed);
+		if (lack < 0)
+			return lack;
 		if (!lack) {
 			c->start = c->end;
 			continue;
@@ -484,12 +493,15 @@ static int apply_change(struct pcache_index *idx, struct index_change *c,
 static int index_insert(struct pcache_index *idx,
 			const struct pcache_key *key,
 			struct pcache_extent_pool *pool,
-			pcache_extent_alloc_t alloc, void *ctx, u64 *replaced)
+			pcache_extent_alloc_t alloc, void *ctx, u64 *replaced,
+			pcache_index_stale_t stale, void *stale_ctx)
 {
 	struct index_change c = {
 		.start = key->start,
 		.end = key->start + key->len,
 		.key = key,
+		.stale = stale,
+		.stale_ctx = stale_ctx,
 	};
 
 	if (!key_ok(idx, key))
@@ -500,7 +512,7 @@ static int index_insert(struct pcache_index *idx,
 int pcache_index_insert(struct pcache_index *idx, const struct pcache_key *key,
 			struct pcache_extent_pool *pool)
 {
-	return index_insert(idx, key, pool, NULL, NULL, NULL);
+	return index_insert(idx, key, pool, NULL, NULL, NULL, NULL, NULL);
 }
 
 int pcache_index_insert_alloc(struct pcache_index *idx,
@@ -509,7 +521,17 @@ int pcache_index_insert_alloc(struct pcache_index *idx,
 			      pcache_extent_alloc_t alloc, void *ctx,
 			      u64 *replaced)
 {
-	return index_insert(idx, key, pool, alloc, ctx, replaced);
+	return index_insert(idx, key, pool, alloc, ctx, replaced, NULL, NULL);
+}
+
+int pcache_index_insert_unless(struct pcache_index *idx,
+			       const struct pcache_key *key,
+			       struct pcache_extent_pool *pool,
+			       pcache_extent_alloc_t alloc, void *alloc_ctx,
+			       pcache_index_stale_t stale, void *stale_ctx)
+{
+	return index_insert(idx, key, pool, alloc, alloc_ctx, NULL, stale,
+			    stale_ctx);
 }
 
 static int index_remove(struct pcache_index *idx, u64 start, u32 len,

@@ -128,6 +128,7 @@ typedef bool (*pcache_extent_match_t)(const struct pcache_extent *ext,
 typedef int (*pcache_index_lookup_t)(void *ctx, u64 start, u32 len,
 				     const struct pcache_extent *hit,
 				     u32 seg_off);
+typedef bool (*pcache_index_stale_t)(void *ctx);
 
 /**
  * pcache_extent_pool_init() - make an empty pool
@@ -241,6 +242,32 @@ int pcache_index_insert_alloc(struct pcache_index *idx,
 			      struct pcache_extent_pool *pool,
 			      pcache_extent_alloc_t alloc, void *ctx,
 			      u64 *replaced);
+
+/**
+ * pcache_index_insert_unless() - insert a key while it is not stale
+ * @idx: the index
+ * @key: the key, as for pcache_index_insert()
+ * @pool: as for pcache_index_insert_alloc()
+ * @alloc: as for pcache_index_insert_alloc()
+ * @alloc_ctx: passed to @alloc
+ * @stale: called under each partition's lock before the key goes in there;
+ *	true leaves that partition and the ones after it untouched.  It must
+ *	not sleep nor call into the index.
+ * @stale_ctx: passed to @stale
+ *
+ * For data that is only true until something else happens (a read cache
+ * fill, until the backing device's data changes under a hole of the
+ * index): whoever makes it untrue changes what @stale reads before taking
+ * the partition locks, so the key never lands in a partition after that.
+ *
+ * Return: as for pcache_index_insert_alloc(), or -ESTALE when @stale
+ * stopped it (the partitions before the one it stopped at are inserted).
+ */
+int pcache_index_insert_unless(struct pcache_index *idx,
+			       const struct pcache_key *key,
+			       struct pcache_extent_pool *pool,
+			       pcache_extent_alloc_t alloc, void *alloc_ctx,
+			       pcache_index_stale_t stale, void *stale_ctx);
 
 /**
  * pcache_index_lookup() - walk the cached and uncached pieces of a range

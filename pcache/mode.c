@@ -22,7 +22,7 @@
  * Stale data never wins:
  *  - Against fills: the work bumps reclaim_gen before it changes the
  *    index, as reclaim does (see fill.c): a fill of a read that looked
- *    the range up before drops what it inserted.
+ *    the range up before never lands where the work changed it.
  *  - Against each other: two overlapping writes in flight at once may
  *    reach the backing device in either order, so neither may leave its
  *    copy in the cache.  Each write around the log is on around_list from
@@ -185,12 +185,11 @@ static void pcache_around_work(struct work_struct *work)
 	keep = keep && status == BLK_STS_OK && req_op(rq) == REQ_OP_WRITE &&
 	       READ_ONCE(backing->mode) == PCACHE_MODE_WRITETHROUGH;
 
-	/* Before the index changes: see pcache_fill_insert(). */
 	atomic_inc(&backing->reclaim_gen);
 	/*
-	 * Pairs with the barrier in pcache_fill_insert(): a fill of an older
-	 * read that inserts after this change sees the gen bumped, and drops
-	 * what it added.
+	 * Before the index changes: a fill of an older read that takes a
+	 * partition lock after this work did sees the gen bumped, and stops
+	 * (pcache_fill_insert()).
 	 */
 	smp_mb__after_atomic();
 	if (keep)

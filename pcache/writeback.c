@@ -770,7 +770,7 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 	for (freed = 0; freed < want; freed++) {
 		seg = wb->heap[freed]->seg;
 		atomic_inc(&backing->reclaim_gen);
-		/* Pairs with pcache_fill_insert(): see fill.c. */
+		/* Before the index changes: see pcache_fill_insert(). */
 		smp_mb__after_atomic();
 		pcache_wb_unindex_seg(backing, seg);
 		/* Before the segment is free: a new owner resets its state. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
 #include <pthread.h>
 #include <cmocka.h>
 
@@ -826,6 +827,123 @@ static void test_remove(void **state)
 	teardown_index(&idx, &pool);
 }
 
+/* A stale() that records the partition whose lock it runs under. */
+struct stale_probe {
+	struct pcache_index *idx;
+	u32 held[8];			/* the partition of each call */
+	unsigned int calls;
+	unsigned int stale_from;	/* calls from this one on say stale */
+};
+
+static bool stale_probe(void *ctx)
+{
+	struct stale_probe *p = ctx;
+	unsigned int held = 0;
+	u32 i;
+
+	assert_int_equal(pcache_shim_locks_held, 1);
+	assert_true(p->calls < ARRAY_SIZE(p->held));
+	/* Error-checking mutexes: taking one this thread holds says so. */
+	for (i = 0; i < p->idx->nr_parts; i++) {
+		int ret = pthread_mutex_lock(&p->idx->parts[i].lock.mutex);
+
+		if (ret == EDEADLK) {
+			p->held[p->calls] = i;
+			held++;
+		} else {
+			assert_int_equal(ret, 0);
+			pthread_mutex_unlock(&p->idx->parts[i].lock.mutex);
+		}
+	}
+	assert_int_equal(held, 1);
+	return p->calls++ >= p->stale_from;
+}
+
+/*
+ * pcache_index_insert_unless(): stale() is asked under each partition's
+ * lock before anything changes there; from the first partition it says
+ * stale, nothing more goes in, and the partitions before keep the key.
+ */
+static void test_insert_unless(void **state)
+{
+	struct pcache_extent_pool pool;
+	struct pcache_index idx;
+	struct stale_probe probe = { .idx = &idx };
+	struct counting_alloc ca = { 0 };
+	struct pcache_key k;
+
+	(void)state;
+	pcache_extent_pool_init(&pool);
+	assert_int_equal(pcache_index_init(&idx, 1024, 5), 0);
+	put(&idx, &pool, 40, 8, 2, 0, 5);
+	/* Enough for every partition at the first try: one call each. */
+	pool_fill(&pool, 8);
+
+	/* Stale at once: nothing at all. */
+	k = key(0, 8, 1, 0, 0);
+	probe.stale_from = 0;
+	assert_int_equal(pcache_index_insert_unless(&idx, &k, &pool,
+						    alloc_extent, NULL,
+						    stale_probe, &probe),
+			 -ESTALE);
+	assert_int_equal(probe.calls, 1);
+	assert_int_equal(probe.held[0], 0);
+	assert_int_equal(lookup(&idx, 0, 8), 1);
+	assert_gap(0, 0, 8);
+	assert_stats(&idx, 1, 8);
+
+	/* Over three partitions (20-32, 32-64, 64-70), stale from the second. */
+	k = key(20, 50, 1, 0, 0);
+	probe.calls = 0;
+	probe.stale_from = 1;
+	assert_int_equal(pcache_index_insert_unless(&idx, &k, &pool,
+						    alloc_extent, NULL,
+						    stale_probe, &probe),
+			 -ESTALE);
+	assert_int_equal(probe.calls, 2);
+	assert_int_equal(probe.held[0], 0);
+	assert_int_equal(probe.held[1], 1);
+	assert_int_equal(lookup(&idx, 20, 50), 4);
+	assert_hit(0, 20, 12, 1, 0, 0);
+	assert_gap(1, 32, 8);
+	assert_hit(2, 40, 8, 2, 0, 5);
+	assert_gap(3, 48, 22);
+	assert_invariants(&idx);
+
+	/* Never stale: the holes are filled, the newer extent stays. */
+	probe.calls = 0;
+	probe.stale_from = 8;
+	assert_int_equal(pcache_index_insert_unless(&idx, &k, &pool,
+						    alloc_extent, NULL,
+						    stale_probe, &probe), 0);
+	assert_int_equal(probe.calls, 3);
+	assert_int_equal(probe.held[2], 2);
+	assert_int_equal(lookup(&idx, 20, 50), 5);
+	assert_hit(0, 20, 12, 1, 0, 0);
+	assert_hit(1, 32, 8, 1, 12 * SECTOR_BYTES, 0);
+	assert_hit(2, 40, 8, 2, 0, 5);
+	assert_hit(3, 48, 16, 1, 28 * SECTOR_BYTES, 0);
+	assert_hit(4, 64, 6, 1, 44 * SECTOR_BYTES, 0);
+	assert_invariants(&idx);
+
+	/* Short of extents: asked again under the lock after each refill. */
+	pcache_extent_pool_trim(&pool, 0, free_extent, NULL);
+	k = key(100, 70, 3, 0, 0);	/* 100-128, 128-160, 160-170 */
+	probe.calls = 0;
+	probe.stale_from = 8;
+	assert_int_equal(pcache_index_insert_unless(&idx, &k, &pool,
+						    alloc_extent, &ca,
+						    stale_probe, &probe), 0);
+	assert_int_equal(ca.calls, 3);
+	assert_int_equal(probe.calls, 6);
+	assert_int_equal(probe.held[0], 3);
+	assert_int_equal(probe.held[1], 3);
+	assert_int_equal(probe.held[5], 5);
+	assert_int_equal(lookup(&idx, 100, 70), 3);
+	assert_invariants(&idx);
+	teardown_index(&idx, &pool);
+}
+
 static void test_pool_refill(void **state)
 {
 	struct counting_alloc ca = { 0 };
@@ -1537,6 +1655,7 @@ int main(void)
 		cmocka_unit_test_setup(test_lookup_sequence, forget_leaks),
 		cmocka_unit_test_setup(test_remove, forget_leaks),
 		cmocka_unit_test_setup(test_pool_refill, forget_leaks),
+		cmocka_unit_test_setup(test_insert_unless, forget_leaks),
 		cmocka_unit_test_setup(test_replay_order, forget_leaks),
 		cmocka_unit_test_setup(test_threads, forget_leaks),
 		cmocka_unit_test_setup(test_random_small_parts, forget_leaks),
