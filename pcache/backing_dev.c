@@ -72,6 +72,7 @@ static struct pcache_backing *pcache_backing_alloc(struct pcache_cache *cache,
 	backing->sequential_cutoff = PCACHE_SEQUENTIAL_CUTOFF_DEFAULT;
 	mutex_init(&backing->open_lock);
 	pcache_mode_backing_init(backing);
+	pcache_wb_waitqueues_init(backing);
 	device_initialize(&backing->dev);
 	backing->dev.parent = &cache->dev;
 	backing->dev.type = &pcache_backing_type;
@@ -534,6 +535,8 @@ static int pcache_backing_attach_new(struct pcache_cache *cache,
 out_forget:
 	pcache_bdev_close(&backing->bdev);
 out_forget_closed:
+	/* Its sysfs files stay until device_del(): no disk to show there. */
+	backing->state = PCACHE_BACKING_DETACHING;
 	memset(&table->entries[id], 0, sizeof(table->entries[id]));
 	pcache_cache_write_table(cache, table);
 out_unlock:

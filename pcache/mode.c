@@ -241,10 +241,10 @@ static int pcache_mode_switch_begin(struct pcache_backing *backing)
 static int pcache_mode_switch(struct pcache_backing *backing, u32 mode)
 {
 	struct pcache_cache *cache = backing->cache;
-	struct request_queue *q = backing->disk->queue;
 	struct pcache_backing_table *table;
 	struct pcache_limits_update upd;
 	struct pcache_disk_limits lim;
+	struct request_queue *q;
 	unsigned int memflags;
 	u32 old;
 	int ret, err;
@@ -258,6 +258,8 @@ static int pcache_mode_switch(struct pcache_backing *backing, u32 mode)
 	mutex_unlock(&cache->lock);
 	if (ret)
 		goto out_free;
+	/* Only now: a backing that is not attached has no disk. */
+	q = backing->disk->queue;
 	if (old == mode)
 		goto out_end;
 
@@ -345,6 +347,8 @@ static ssize_t mode_store(struct device *dev, struct device_attribute *attr,
 	struct pcache_backing *backing = to_pcache_backing(dev);
 	int mode, ret;
 
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
 	mode = sysfs_match_string(pcache_mode_names, buf);
 	if (mode < 0) {
 		pr_err("cache%d: backing%u: mode: unknown mode '%.*s' (writeback, writethrough, writearound, none)\n",

@@ -364,6 +364,7 @@ static inline u64 pcache_dirty_bytes(struct pcache_backing *backing)
 
 int pcache_wb_init(void);
 void pcache_wb_exit(void);
+void pcache_wb_waitqueues_init(struct pcache_backing *backing);
 int pcache_wb_backing_init(struct pcache_backing *backing);
 void pcache_wb_backing_exit(struct pcache_backing *backing);
 void pcache_wb_kick(struct pcache_backing *backing, bool now);

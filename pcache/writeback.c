@@ -955,6 +955,16 @@ void pcache_wb_start(struct pcache_backing *backing)
 		pcache_wb_kick(backing, false);
 }
 
+/*
+ * For the life of the object, attached or not: the tunables' sysfs files
+ * wake the waiters whatever the state (a missing backing has no waiter).
+ */
+void pcache_wb_waitqueues_init(struct pcache_backing *backing)
+{
+	init_waitqueue_head(&backing->space_wait);
+	init_waitqueue_head(&backing->clean_wait);
+}
+
 int pcache_wb_backing_init(struct pcache_backing *backing)
 {
 	struct pcache_wb_batch *wb;
@@ -984,8 +994,6 @@ int pcache_wb_backing_init(struct pcache_backing *backing)
 	init_waitqueue_head(&wb->wait);
 	backing->wb = wb;
 	INIT_DELAYED_WORK(&backing->wb_work, pcache_wb_work);
-	init_waitqueue_head(&backing->space_wait);
-	init_waitqueue_head(&backing->clean_wait);
 	backing->wb_stopped = true;
 	backing->draining = false;
 	backing->wb_urgent = false;

@@ -216,6 +216,26 @@ test_missing_logged() {
 	echo "$line"
 }
 
+# A missing backing has no disk and no writeback behind its files: each
+# one reads, the tunables take values, a mode switch is refused.
+test_missing_files() {
+	local b=$CACHE/backing1 f
+	while IFS= read -r f; do
+		cat "$f" >/dev/null || fail "cannot read ${f#"$CACHE"/}"
+	done < <(find "$b" "$b/stats" -maxdepth 1 -type f -perm -u=r)
+	ctl_refused ENODEV "$b/mode" writethrough
+	attr_is "$b/mode" writeback
+	ctl "$b/failing_backing_timeout_ms" 5000
+	attr_is "$b/failing_backing_timeout_ms" 5000
+	ctl "$b/writeback_delay_ms" 200
+	attr_is "$b/writeback_delay_ms" 200
+	ctl "$b/dirty_high_percent" 60
+	attr_is "$b/dirty_high_percent" 60
+	ctl "$b/read_cache" 0
+	attr_is "$b/read_cache" 0
+	attr_is "$b/state" missing
+}
+
 test_replaced_untouched() {
 	[ "$(excl /dev/vdb)" = free ] || fail "the replaced disk vdb is held by someone"
 	cmp -n "$(blockdev --getsize64 /dev/vdb)" <(dd if=/dev/vdb bs=4M iflag=direct status=none) /dev/zero ||
@@ -285,7 +305,7 @@ test_detach_missing() {
 
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan 14
+	ktap_plan 15
 	ktap_test "format, attach two backing devices by persistent name" test_setup
 	ktap_test "write patterns through both pcache disks" test_write_phase1
 	pcvm-reboot
@@ -312,6 +332,7 @@ case "$PCACHE_PHASE" in
 	KTAP_NUM=7
 	ktap_test "disk 1 replaced: backing0 attached, backing1 missing without a disk" test_missing
 	ktap_test "the kernel log says why backing1 is missing" test_missing_logged
+	ktap_test "a missing backing's files read and take values; mode refuses" test_missing_files
 	ktap_test "the replaced disk is neither held nor written" test_replaced_untouched
 	ktap_test "backing0 still holds its data" test_verify_phase2_backing0
 	ktap_test "attach backing= and unregister refuse while backing0 is attached" test_refuse_reattach
