@@ -163,6 +163,8 @@ int pcache_entry_check(const struct pcache_backing_entry *entry,
 		return reject(why, "backing entry has a bad size");
 	if (quota < PCACHE_BACKING_SEGMENTS_MIN || quota > segment_count)
 		return reject(why, "backing entry has a quota out of range");
+	if (le64_to_cpu(entry->clean_seq) > PCACHE_SEQ_MAX)
+		return reject(why, "backing entry has a clean_seq out of range");
 	if (!all_zero(entry->reserved, sizeof(entry->reserved)))
 		return reject(why, "backing entry has unknown fields");
 	len = strnlen(entry->path, sizeof(entry->path));
@@ -185,6 +187,8 @@ int pcache_table_check(const struct pcache_backing_table *table,
 		return reject(why, "backing table checksum mismatch");
 	if (le32_to_cpu(table->nr_entries) != PCACHE_MAX_BACKINGS)
 		return reject(why, "backing table size is not this version's");
+	if (le64_to_cpu(table->seq) > PCACHE_SEQ_MAX)
+		return reject(why, "backing table seq out of range");
 	if (!all_zero(table->reserved, sizeof(table->reserved)))
 		return reject(why, "backing table has unknown fields");
 
@@ -298,6 +302,8 @@ int pcache_key_check(const struct pcache_key_record *rec,
 		return reject(why, "end of log (record of an earlier lap)");
 	if (seq <= cur->prev_seq)
 		return reject(why, "end of log (record out of sequence)");
+	if (seq > PCACHE_SEQ_MAX)
+		return reject(why, "record seq out of range");
 	if (flags & ~PCACHE_KEY_F_ALL ||
 	    !all_zero(rec->reserved, sizeof(rec->reserved)))
 		return reject(why, "record has unknown fields");
@@ -321,6 +327,8 @@ int pcache_key_check(const struct pcache_key_record *rec,
 	}
 	if (flags & PCACHE_KEY_F_DISCARD)
 		return reject(why, "record of a discard with data");
+	if (len > PCACHE_KEY_DATA_SECTORS_MAX)
+		return reject(why, "record of data longer than any write");
 	if (data_off < cur->data_end || data_off & 511 ||
 	    data_off < pcache_seg_data_offset(cur->segment_size) ||
 	    data_end > cur->segment_size)

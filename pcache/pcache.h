@@ -212,8 +212,11 @@ struct pcache_backing {
 /* Read caching: like bcache's sequential_cutoff. */
 #define PCACHE_SEQUENTIAL_CUTOFF_DEFAULT	SZ_4M
 
-/* Largest request: what one bio of BIO_MAX_VECS pages carries. */
-#define PCACHE_MAX_HW_SECTORS	(BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT))
+/* Largest request: what one record of data may hold (1 MiB). */
+#define PCACHE_MAX_HW_SECTORS	PCACHE_KEY_DATA_SECTORS_MAX
+/* Writeback copies a record's data into one bio of its own pages. */
+static_assert(PCACHE_KEY_DATA_SECTORS_MAX <=
+	      BIO_MAX_VECS << (PAGE_SHIFT - SECTOR_SHIFT));
 
 /* Per-request state of the disk (the blk-mq pdu). */
 struct pcache_request {

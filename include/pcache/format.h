@@ -98,6 +98,13 @@ enum pcache_cache_mode {
 #define PCACHE_PATH_SIZE		128
 #define PCACHE_BACKING_SEGMENTS_MIN	4
 
+/*
+ * Sequence numbers (of key records, clean_seq, the table's) stay at or
+ * below this: at a billion a second it takes 146 years to reach, and a
+ * value above it can only be damage, which would wrap a counter.
+ */
+#define PCACHE_SEQ_MAX			0x4000000000000000ULL	/* 2^62 */
+
 /* One backing device recorded on a cache device; id = index in the table. */
 struct pcache_backing_entry {
 	__le32 flags;			/* PCACHE_BACKING_F_* */
@@ -181,6 +188,12 @@ struct pcache_seg_header {
  * number of index partitions.
  */
 #define PCACHE_KEY_ZEROES_SHIFT		11
+
+/*
+ * A record of data holds at most 1 MiB: a request is no longer (the disk's
+ * max_hw_sectors), and a fill is shorter.
+ */
+#define PCACHE_KEY_DATA_SECTORS_MAX	2048
 
 /*
  * One write: sectors [start, start + len) of the backing device are at

@@ -515,8 +515,15 @@ static void test_table_init_seal(void **state)
 			 pcache_meta_crc(&table, sizeof(table)));
 	assert_int_equal(table_check(&table, SEG_COUNT), 0);
 	assert_null(meta_table_broken(&table, SEG_COUNT));
-	pcache_table_seal(&table, U64_MAX);
+	pcache_table_seal(&table, PCACHE_SEQ_MAX);
 	assert_int_equal(table_check(&table, PCACHE_SEGMENTS_MIN), 0);
+	/* Beyond, only damage: the next update's seq + 1 could wrap. */
+	pcache_table_seal(&table, PCACHE_SEQ_MAX + 1);
+	assert_rejected(table_check(&table, SEG_COUNT), -EUCLEAN,
+			"seq out of range");
+	pcache_table_seal(&table, U64_MAX);
+	assert_rejected(table_check(&table, SEG_COUNT), -EUCLEAN,
+			"seq out of range");
 	/* An unsealed table is refused. */
 	pcache_table_init(&table);
 	assert_rejected(table_check(&table, SEG_COUNT), -EUCLEAN, "checksum");
@@ -709,6 +716,20 @@ static void test_entry_quota_too_large(void **state)
 	assert_entry_rejected("quota out of range");
 }
 
+/* clean_seq comes from pmem: one near the top would wrap the seq counter. */
+static void test_entry_clean_seq(void **state)
+{
+	struct pcache_backing_entry *e = &table.entries[ENTRY];
+
+	(void)state;
+	e->clean_seq = cpu_to_le64(PCACHE_SEQ_MAX);
+	assert_int_equal(table_recheck(), 0);
+	e->clean_seq = cpu_to_le64(PCACHE_SEQ_MAX + 1);
+	assert_entry_rejected("clean_seq out of range");
+	e->clean_seq = cpu_to_le64(U64_MAX);
+	assert_entry_rejected("clean_seq out of range");
+}
+
 static void test_entry_reserved(void **state)
 {
 	struct pcache_backing_entry *e = &table.entries[ENTRY];
@@ -840,10 +861,13 @@ static void test_select_newest(void **state)
 	assert_int_equal(select_slot(SEG_COUNT), 1);
 	slots_setup(7, 6);
 	assert_int_equal(select_slot(SEG_COUNT), 0);
-	slots_setup(0, U64_MAX);
+	slots_setup(0, PCACHE_SEQ_MAX);
 	assert_int_equal(select_slot(SEG_COUNT), 1);
-	slots_setup(U64_MAX, 0);
+	slots_setup(PCACHE_SEQ_MAX, 0);
 	assert_int_equal(select_slot(SEG_COUNT), 0);
+	/* A seq out of range makes a slot invalid: the other one wins. */
+	slots_setup(U64_MAX, 1);
+	assert_int_equal(select_slot(SEG_COUNT), 1);
 	/* Both current (the state after every complete update): either. */
 	slots_setup(3, 3);
 	assert_in_range(select_slot(SEG_COUNT), 0, 1);
@@ -1109,6 +1133,15 @@ static void test_key_log(void **state)
 	memset(&rec, 0, sizeof(rec));
 	assert_rejected(key_check(&rec, &cur), -EUCLEAN, "no intact record");
 
+	/* A record of the longest write, and one at the top of the seqs. */
+	cur = log_cursor();
+	rec = log_record(1, 0, PCACHE_KEY_DATA_SECTORS_MAX,
+			 pcache_seg_data_offset(SEG_SIZE));
+	assert_int_equal(key_check(&rec, &cur), 0);
+	rec = log_record(PCACHE_SEQ_MAX, PCACHE_KEY_DATA_SECTORS_MAX, 8,
+			 cur.data_end);
+	assert_int_equal(key_check(&rec, &cur), 0);
+
 	/* Data may fill the segment to its last byte, not beyond. */
 	cur = log_cursor();
 	rec = log_record(1, 0, 8, SEG_SIZE - 4096);
@@ -1204,6 +1237,16 @@ static void test_key_rejects(void **state)
 	EXPECT_END(rec, "outside the backing device");
 	rec = log_record(11, 0, 0xffffffffu, data + 4096);
 	EXPECT_END(rec, "outside the backing device");
+
+	/* A seq no cache reaches: the counter taken from it would wrap. */
+	rec = log_record(PCACHE_SEQ_MAX + 1, 200, 8, data + 4096);
+	EXPECT_END(rec, "seq out of range");
+	rec = log_record(U64_MAX, 200, 8, data + 4096);
+	EXPECT_END(rec, "seq out of range");
+
+	/* More data than one write holds: writeback takes it in one bio. */
+	rec = log_record(11, 200, PCACHE_KEY_DATA_SECTORS_MAX + 1, data + 4096);
+	EXPECT_END(rec, "longer than any write");
 
 	/* Data that is not after the previous record's, inside the segment. */
 	rec = log_record(11, 200, 8, data + 4095);
@@ -1503,6 +1546,7 @@ int main(void)
 		entry_test(test_entry_size_not_multiple),
 		entry_test(test_entry_quota_too_small),
 		entry_test(test_entry_quota_too_large),
+		entry_test(test_entry_clean_seq),
 		entry_test(test_entry_reserved),
 		entry_test(test_entry_path_empty),
 		entry_test(test_entry_path_unterminated),
