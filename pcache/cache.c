@@ -584,7 +584,8 @@ void pcache_cache_read(struct pcache_backing *backing, struct request *rq)
 int pcache_cache_scan_segments(struct pcache_cache *cache)
 {
 	struct pcache_seg_header *hdr;
-	u32 seg;
+	u32 seg, owned;
+	int id;
 
 	cache->seg_owner = kvcalloc(cache->segment_count, 1, GFP_KERNEL);
 	cache->segs = kvcalloc(cache->segment_count, sizeof(*cache->segs),
@@ -605,6 +606,14 @@ int pcache_cache_scan_segments(struct pcache_cache *cache)
 			pcache_space_seg_owner(cache->table, cache->uuid, hdr);
 	}
 	kfree(hdr);
+	id = pcache_space_over_quota(cache->table, cache->seg_owner,
+				     cache->segment_count, &owned);
+	if (id >= 0) {
+		pr_err("%s: segment headers give backing%d %u segments, more than its quota of %u: damaged or forged headers; refusing the cache\n",
+		       cache->path, id, owned,
+		       le32_to_cpu(cache->table->entries[id].quota_segments));
+		return -EUCLEAN;
+	}
 	return 0;
 }
 

@@ -149,6 +149,30 @@ u32 pcache_space_owned(const u8 *owner, u32 segment_count, u8 tag)
 	return n;
 }
 
+/*
+ * After the map's rebuild: the first backing device that owns more segments
+ * than its quota (with *@owned set to how many), or -1.  pcache never takes
+ * more, so only damaged or forged segment headers make one; left so, it
+ * would keep another backing device from a segment of its own quota.
+ */
+int pcache_space_over_quota(const struct pcache_backing_table *table,
+			    const u8 *owner, u32 segment_count, u32 *owned)
+{
+	u32 id;
+
+	for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
+		const struct pcache_backing_entry *e = &table->entries[id];
+
+		if (!space_entry_used(e))
+			continue;
+		*owned = pcache_space_owned(owner, segment_count,
+					    pcache_space_tag(id));
+		if (*owned > le32_to_cpu(e->quota_segments))
+			return id;
+	}
+	return -1;
+}
+
 /* Segments owned by any backing device. */
 u32 pcache_space_used(const u8 *owner, u32 segment_count)
 {

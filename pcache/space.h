@@ -40,5 +40,7 @@ void pcache_space_put(u8 *owner, u32 seg, u32 *used);
 u32 pcache_space_release(u8 *owner, u32 segment_count, u8 tag);
 u32 pcache_space_owned(const u8 *owner, u32 segment_count, u8 tag);
 u32 pcache_space_used(const u8 *owner, u32 segment_count);
+int pcache_space_over_quota(const struct pcache_backing_table *table,
+			    const u8 *owner, u32 segment_count, u32 *owned);
 
 #endif /* _PCACHE_SPACE_H */

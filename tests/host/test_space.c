@@ -399,6 +399,38 @@ static void rebuild(const struct pcache_seg_header *hdrs, u32 count,
 	}
 }
 
+/*
+ * A map in which a backing device owns more than its quota can only come
+ * from damaged or forged headers: it is found, with the count.
+ */
+static void test_over_quota(void **state)
+{
+	u8 owner[16] = {};
+	u32 owned = 0, seg;
+
+	(void)state;
+	entry_fill(&table, 1, 4, 11, 1);
+	entry_fill(&table, 5, 6, 15, 1);
+	assert_int_equal(pcache_space_over_quota(&table, owner, 16, &owned), -1);
+	/* Exactly the quotas: fine. */
+	for (seg = 0; seg < 4; seg++)
+		owner[seg] = pcache_space_tag(1);
+	for (seg = 4; seg < 10; seg++)
+		owner[seg] = pcache_space_tag(5);
+	assert_int_equal(pcache_space_over_quota(&table, owner, 16, &owned), -1);
+	/* One more for backing 5. */
+	owner[15] = pcache_space_tag(5);
+	assert_int_equal(pcache_space_over_quota(&table, owner, 16, &owned), 5);
+	assert_int_equal(owned, 7);
+	/* Backing 1 is the first found. */
+	owner[14] = pcache_space_tag(1);
+	assert_int_equal(pcache_space_over_quota(&table, owner, 16, &owned), 1);
+	assert_int_equal(owned, 5);
+	/* Segments of an id with no entry are not counted against anyone. */
+	owner[14] = owner[15] = pcache_space_tag(7);
+	assert_int_equal(pcache_space_over_quota(&table, owner, 16, &owned), -1);
+}
+
 static void test_rebuild_counts(void **state)
 {
 	static struct pcache_seg_header hdrs[16];
@@ -923,6 +955,7 @@ int main(void)
 		cmocka_unit_test(test_alloc_stops_at_quota),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test_setup(test_seg_owner, table_setup),
+		cmocka_unit_test_setup(test_over_quota, table_setup),
 		cmocka_unit_test_setup(test_rebuild_counts, table_setup),
 		cmocka_unit_test(test_random_model),
 	};
