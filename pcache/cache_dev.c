@@ -62,12 +62,14 @@ static int pcache_pmem_zero(struct pcache_cache *cache, u64 off, u64 len)
  * Update the backing table: write the new table (seq + 1) to the slot not
  * holding the newest copy, fence, then to the other slot, fence.  A torn
  * write leaves the other slot whole; afterwards both slots are current.
+ * The newest copy is where load found it (table_first is the other slot),
+ * until an update completes: then either slot will do.
  */
 void pcache_cache_write_table(struct pcache_cache *cache,
 			      struct pcache_backing_table *table)
 {
 	u64 seq = le64_to_cpu(cache->table->seq) + 1;
-	unsigned int first = seq & 1;
+	unsigned int first = cache->table_first;
 
 	lockdep_assert_held(&cache->lock);
 	pcache_table_seal(table, seq);
@@ -208,6 +210,7 @@ static int pcache_cache_load(struct pcache_cache *cache)
 		goto out;
 	}
 	memcpy(cache->table, &slots[newest], sizeof(*cache->table));
+	cache->table_first = !newest;
 out:
 	kvfree(slots);
 	kfree(sb);

@@ -69,6 +69,8 @@ struct pcache_cache {
 
 	/* Newest valid copy of the backing table (pmem holds two). */
 	struct pcache_backing_table *table;
+	/* The slot an update writes first: one not holding the only copy. */
+	unsigned int table_first;
 	struct pcache_backing *backings[PCACHE_MAX_BACKINGS];
 
 	/* Owner of each segment: pcache_space_tag(backing id), 0 when free. */
