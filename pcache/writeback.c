@@ -689,7 +689,15 @@ static void pcache_wb_unindex_seg(struct pcache_backing *backing, u32 seg)
 		}
 		start = le64_to_cpu(rec->start);
 		len = le32_to_cpu(rec->len);
-		if (!len || start >= sectors || len > sectors - start) {
+		/*
+		 * Checked when written back, but pmem may have changed since
+		 * without a machine check: a record that lost its seal would
+		 * name other sectors, and leave the segment's in the index.
+		 */
+		if (le32_to_cpu(rec->magic) != PCACHE_KEY_MAGIC ||
+		    le32_to_cpu(rec->crc) != pcache_meta_crc(rec, sizeof(*rec)) ||
+		    le64_to_cpu(rec->gen) != cache->segs[seg].gen ||
+		    !len || start >= sectors || len > sectors - start) {
 			whole = true;
 			break;
 		}
