@@ -898,6 +898,7 @@ int pcache_wb_wait_for_room(struct pcache_backing *backing)
 	unsigned long since = 0, deadline;
 	DEFINE_WAIT(wait);
 	int ret = 0;
+	long left;
 
 	atomic64_inc(&backing->waits_for_space);
 	for (;;) {
@@ -912,11 +913,13 @@ int pcache_wb_wait_for_room(struct pcache_backing *backing)
 		since = READ_ONCE(backing->wb_failing_since);
 		if (since) {
 			deadline = since + msecs_to_jiffies(READ_ONCE(backing->failing_timeout_ms));
-			if (time_after_eq(jiffies, deadline)) {
+			/* One read of jiffies: a tick between two would go negative. */
+			left = (long)(deadline - jiffies);
+			if (left <= 0) {
 				ret = -EIO;
 				break;
 			}
-			schedule_timeout(deadline - jiffies);
+			schedule_timeout(left);
 			continue;
 		}
 		/* After joining the queue: the round must see a waiter. */
