@@ -71,11 +71,15 @@ if [ "${KERNEL:-}" = debug ]; then
 			fi
 		done < <(make -s --no-print-directory -C "$dir" -f Makefile list-tests)
 	done
+	# PCACHE_DEBUG_LEDGER=FILE (../shared/... to outlive the machine):
+	# the run may be spread over sittings, each program run once per code.
+	ledger=()
+	[ -z "${PCACHE_DEBUG_LEDGER:-}" ] || ledger=(--ledger "$PCACHE_DEBUG_LEDGER")
 	PCACHE_ALL_KERNELS=1 scripts/selftests.sh --kernel debug --lane b \
-		--summary "$lanes/b" "${progs_b[@]}" >"$lanes/b.log" 2>&1 &
+		--summary "$lanes/b" "${ledger[@]}" "${progs_b[@]}" >"$lanes/b.log" 2>&1 &
 	lane_b=$!
 	PCACHE_ALL_KERNELS=1 scripts/selftests.sh --kernel debug --lane a \
-		--summary "$lanes/a" "${progs_a[@]}" || true
+		--summary "$lanes/a" "${ledger[@]}" "${progs_a[@]}" || true
 	wait "$lane_b" || true
 	show_lane "debug kernel's b" "$lanes/b.log"
 	add_up_lanes "$lanes" a b

@@ -19,11 +19,15 @@
 # are kept in build/results/.
 #
 # usage: selftests.sh [--kernel SERIES]... [--summary FILE] [--lane NAME]
-#                     [DIR|DIR/PROGRAM]...
+#                     [--ledger FILE] [DIR|DIR/PROGRAM]...
 #   --kernel   run on this guest kernel (repeatable; default 6.1)
 #   --summary  also write "PASSED FAILED SKIPPED" counts to FILE
 #   --lane     guest images of their own (build/vm/selftests-KERNEL-NAME), so
 #              that two runs on the same kernel can go side by side
+#   --ledger   programs that passed, by kernel and code (code_key()): one
+#              that passed before on this kernel with the same code is not
+#              run again, one that passes is added.  For a run longer than
+#              a sitting, such as the debug kernel's whole suite.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -31,11 +35,13 @@ kernels=()
 targets=()
 summary=""
 lane=""
+ledger=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) kernels+=("$2"); shift ;;
 	--summary) summary=$2; shift ;;
 	--lane) lane=$2; shift ;;
+	--ledger) ledger=$2; shift ;;
 	-*) die "unknown option $1" ;;
 	*) targets+=("$1") ;;
 	esac
@@ -44,7 +50,36 @@ done
 [ "${#targets[@]}" -gt 0 ] || targets=(selftests/pcache)
 [ "${#kernels[@]}" -gt 0 ] || kernels=(6.1)
 
-passed=0 failed=0 skipped=0
+passed=0 failed=0 skipped=0 ledger_hits=0
+
+# What a program's outcome depends on: the module, the on-media format, the
+# tests, what runs in the guest and the debug kernel's config.  Empty when
+# any of it differs from the commit.
+code_key() {
+	local paths=(pcache include selftests scripts/vm.sh scripts/guest
+		scripts/lib.sh scripts/mkinitramfs.sh scripts/setup-debug-kernel.sh)
+	git -C "$PCACHE_TOP" diff --quiet HEAD -- "${paths[@]}" || return 0
+	git -C "$PCACHE_TOP" ls-tree -r HEAD -- "${paths[@]}" | sha1sum | cut -c1-16
+}
+
+ledger_key=""
+if [ -n "$ledger" ]; then
+	ledger_key=$(code_key)
+	if [ -z "$ledger_key" ]; then
+		say "selftests: uncommitted changes: the ledger $ledger is not used"
+	else
+		say "selftests: ledger $ledger, code $ledger_key"
+		mkdir -p "$(dirname "$ledger")"
+		touch "$ledger"
+	fi
+fi
+
+# in_ledger NAME: NAME passed on $kernel with this code.
+in_ledger() {
+	[ -n "$ledger_key" ] &&
+		awk -v k="$kernel" -v n="$1" -v c="$ledger_key" \
+			'$1 == k && $2 == n && $3 == c { found = 1 } END { exit !found }' "$ledger"
+}
 
 pass() {
 	passed=$((passed + 1))
@@ -89,6 +124,11 @@ run_program() {
 		--mem "$(setting "$path" mem 2G)"
 		--append "$(setting "$path" append "")"
 		--timeout $(($(setting "$path" timeout "$default_timeout") * timeout_factor)))
+	if in_ledger "$(basename "$dir")/$prog"; then
+		say "selftests: $area passed before with this code ($ledger): not run again"
+		ledger_hits=$((ledger_hits + 1))
+		return
+	fi
 	say "selftests: $area"
 	rc=0 started=$SECONDS
 	PCACHE_RUN_ID=$RANDOM$RANDOM "$PCACHE_TOP/scripts/vm.sh" "${opts[@]}" -- "$path" || rc=$?
@@ -140,6 +180,8 @@ run_program() {
 	if [ "$failed" -gt "$failed_before" ]; then
 		echo "--- last lines of $log:"
 		grep -v -E '^(not )?ok [0-9]+ ' "$log" | tail -n 25 | sed 's/^/    /'
+	elif [ -n "$ledger_key" ]; then
+		echo "$kernel $(basename "$dir")/$prog $ledger_key $(date -u +%FT%TZ) $count" >>"$ledger"
 	fi
 }
 
@@ -168,6 +210,8 @@ for kernel in "${kernels[@]}"; do
 done
 
 [ -z "$summary" ] || echo "$passed $failed $skipped" >"$summary"
+[ "$ledger_hits" -eq 0 ] ||
+	echo "$ledger_hits programs not run again: they passed before with this code ($ledger)"
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
