@@ -199,8 +199,25 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 	return BLK_STS_OK;
 }
 
+/*
+ * A flush of this disk can complete inside the backing device's flush
+ * completion (a request ends from its backing bio's end_io) with that
+ * queue's mq_flush_lock held: another lock, but the same lockdep class,
+ * which reports recursive locking.  The flush queues of pcache's disks
+ * get a class of their own, as nvme-loop's do.
+ */
+static struct lock_class_key pcache_fq_lock_key;
+
+static int pcache_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
+			    unsigned int index)
+{
+	blk_mq_hctx_set_fq_lock_class(hctx, &pcache_fq_lock_key);
+	return 0;
+}
+
 static const struct blk_mq_ops pcache_mq_ops = {
 	.queue_rq	= pcache_queue_rq,
+	.init_hctx	= pcache_init_hctx,
 };
 
 static int pcache_disk_do_open(struct gendisk *disk)
