@@ -4,8 +4,10 @@
 # fio verify through /dev/pcache0 in writeback mode in front of a backing
 # device much slower than the cache: a device-mapper dm-delay device that
 # delays every read and write of the first disk by 5 ms.  First, 4 KiB
-# writes at queue depth 1 must complete at least ten times faster through
-# /dev/pcache0 than on the slow device itself.  Then fio writes and verifies
+# writes at queue depth 1 through /dev/pcache0 must complete from pmem, with
+# writeback held off: none of them reaches the slow device, all are dirty
+# in the cache (their latency beside the slow device's is printed, not
+# judged: speed is make bench's business).  Then fio writes and verifies
 # (crc32c) through /dev/pcache0 with several jobs at once, each on its own
 # region: random writes of 512 B to 1 MiB, twice over (the second pass
 # overwrites the first with other block boundaries); sequential 1 MiB
@@ -129,13 +131,31 @@ test_attach() {
 	echo "backing0: $(cat "$CACHE/backing0/segments_total") segments"
 }
 
-test_cache_latency() {
-	local w backing
+# Completed writes of a block device (the 5th field of its stat file), by
+# its device number: dmsetup's node has no link to the kernel's name.
+writes_done() {
+	local dev
+	dev=$(printf '%d:%d' "0x$(stat -L -c %t "$1")" "0x$(stat -L -c %T "$1")")
+	awk '{ print $5 }' "/sys/dev/block/$dev/stat"
+}
+
+test_cache_absorbs() {
+	local b=$CACHE/backing0 w backing delay writes dirty
 	backing=$(cat "$LAT_BACKING") || fail "no latency measured on $SLOW"
+	delay=$(cat "$b/writeback_delay_ms")
+	echo 3600000 >"$b/writeback_delay_ms"
+	writes=$(writes_done "$SLOW")
+	dirty=$(cat "$b/dirty_bytes")
 	w=$(lat_us /dev/pcache0 randwrite)
-	echo "/dev/pcache0: 4 KiB QD1 mean write latency $w us; $SLOW: $backing us ($((backing / (w > 0 ? w : 1)))x)"
-	[ $((w * 10)) -le "$backing" ] ||
-		fail "writes through /dev/pcache0 ($w us) are not 10 times faster than to $SLOW ($backing us)"
+	echo "/dev/pcache0: 4 KiB QD1 mean write latency $w us; $SLOW: $backing us" \
+		"($((backing / (w > 0 ? w : 1)))x; timing is make bench's to judge)"
+	echo "writes that reached $SLOW meanwhile: $(($(writes_done "$SLOW") - writes))," \
+		"dirty bytes: $dirty -> $(cat "$b/dirty_bytes")"
+	[ "$(writes_done "$SLOW")" = "$writes" ] ||
+		fail "writes through /dev/pcache0 reached $SLOW with writeback held off"
+	[ "$(cat "$b/dirty_bytes")" -gt "$dirty" ] ||
+		fail "the writes through /dev/pcache0 are not dirty in the cache"
+	echo "$delay" >"$b/writeback_delay_ms"
 }
 
 segments_used() {
@@ -206,8 +226,8 @@ ktap_plan 11
 ktap_test "dm-delay device with ${DELAY_MS} ms per I/O over vda; pmem0 registered" test_setup
 ktap_test "4 KiB QD1 latency of the slow device alone" test_backing_latency
 ktap_test "attach $SLOW in writeback mode with a $QUOTA share" test_attach
-ktap_test "4 KiB QD1 writes through /dev/pcache0 are at least 10x faster than the slow device" \
-	test_cache_latency
+ktap_test "4 KiB QD1 writes through /dev/pcache0 complete in pmem, none reaches the slow device" \
+	test_cache_absorbs
 ktap_test "fio verify: random 512 B-1 MiB, 4 jobs, written twice over" test_random
 ktap_test "fio verify: sequential 1 MiB, 2 jobs" test_seq
 ktap_test "fio verify: random 512 B / 4 KiB over the random jobs' region, 4 jobs" test_small
