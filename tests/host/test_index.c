@@ -859,6 +859,17 @@ static bool stale_probe(void *ctx)
 	return p->calls++ >= p->stale_from;
 }
 
+/* Insert @k with stale_probe() saying stale from its call @stale_from on. */
+static int insert_probed(struct pcache_index *idx, struct pcache_key *k,
+			 struct pcache_extent_pool *pool, void *alloc_ctx,
+			 struct stale_probe *probe, unsigned int stale_from)
+{
+	probe->calls = 0;
+	probe->stale_from = stale_from;
+	return pcache_index_insert_unless(idx, k, pool, alloc_extent, alloc_ctx,
+					  stale_probe, probe);
+}
+
 /*
  * pcache_index_insert_unless(): stale() is asked under each partition's
  * lock before anything changes there; from the first partition it says
@@ -881,10 +892,7 @@ static void test_insert_unless(void **state)
 
 	/* Stale at once: nothing at all. */
 	k = key(0, 8, 1, 0, 0);
-	probe.stale_from = 0;
-	assert_int_equal(pcache_index_insert_unless(&idx, &k, &pool,
-						    alloc_extent, NULL,
-						    stale_probe, &probe),
+	assert_int_equal(insert_probed(&idx, &k, &pool, NULL, &probe, 0),
 			 -ESTALE);
 	assert_int_equal(probe.calls, 1);
 	assert_int_equal(probe.held[0], 0);
@@ -894,11 +902,7 @@ static void test_insert_unless(void **state)
 
 	/* Over three partitions (20-32, 32-64, 64-70), stale from the second. */
 	k = key(20, 50, 1, 0, 0);
-	probe.calls = 0;
-	probe.stale_from = 1;
-	assert_int_equal(pcache_index_insert_unless(&idx, &k, &pool,
-						    alloc_extent, NULL,
-						    stale_probe, &probe),
+	assert_int_equal(insert_probed(&idx, &k, &pool, NULL, &probe, 1),
 			 -ESTALE);
 	assert_int_equal(probe.calls, 2);
 	assert_int_equal(probe.held[0], 0);
@@ -911,11 +915,7 @@ static void test_insert_unless(void **state)
 	assert_invariants(&idx);
 
 	/* Never stale: the holes are filled, the newer extent stays. */
-	probe.calls = 0;
-	probe.stale_from = 8;
-	assert_int_equal(pcache_index_insert_unless(&idx, &k, &pool,
-						    alloc_extent, NULL,
-						    stale_probe, &probe), 0);
+	assert_int_equal(insert_probed(&idx, &k, &pool, NULL, &probe, 8), 0);
 	assert_int_equal(probe.calls, 3);
 	assert_int_equal(probe.held[2], 2);
 	assert_int_equal(lookup(&idx, 20, 50), 5);
@@ -929,11 +929,7 @@ static void test_insert_unless(void **state)
 	/* Short of extents: asked again under the lock after each refill. */
 	pcache_extent_pool_trim(&pool, 0, free_extent, NULL);
 	k = key(100, 70, 3, 0, 0);	/* 100-128, 128-160, 160-170 */
-	probe.calls = 0;
-	probe.stale_from = 8;
-	assert_int_equal(pcache_index_insert_unless(&idx, &k, &pool,
-						    alloc_extent, &ca,
-						    stale_probe, &probe), 0);
+	assert_int_equal(insert_probed(&idx, &k, &pool, &ca, &probe, 8), 0);
 	assert_int_equal(ca.calls, 3);
 	assert_int_equal(probe.calls, 6);
 	assert_int_equal(probe.held[0], 3);
