@@ -57,6 +57,37 @@ void pcache_extent_free(struct pcache_extent *ext, void *ctx)
 	mempool_free(ext, pcache_extent_mempool);
 }
 
+/* Bytes of a request's data copied at a time when their CRC is kept. */
+#define PCACHE_CRC_BOUNCE	256
+
+/*
+ * Copy @len bytes to pmem; with @crc, also their CRC32C.  The CRC must be
+ * of the bytes stored: a request's pages may change under it (O_DIRECT
+ * from a buffer the program keeps writing, pages without stable writes),
+ * and a CRC of a second read of them would fail every later read and
+ * every writeback round.  So the bytes are read once, into a bounce buffer
+ * that the CRC and the copy both take.
+ */
+static void pcache_copy_to_pmem(void *dst, const void *src, u32 len, u32 *crc)
+{
+	u8 bounce[PCACHE_CRC_BOUNCE];
+
+	if (!crc) {
+		memcpy_flushcache(dst, src, len);
+		return;
+	}
+	while (len) {
+		u32 n = min_t(u32, len, sizeof(bounce));
+
+		memcpy(bounce, src, n);
+		*crc = pcache_crc32c(*crc, bounce, n);
+		memcpy_flushcache(dst, bounce, n);
+		dst += n;
+		src += n;
+		len -= n;
+	}
+}
+
 /*
  * Copy the request's data from byte @off to pmem; with @crc, also the
  * CRC32C of what was copied.
@@ -79,9 +110,7 @@ static void pcache_rq_to_pmem(struct request *rq, u32 off, void *dst, u32 len,
 		skip = off > pos ? off - pos : 0;
 		n = min(bv.bv_len - skip, len);
 		src = kmap_local_page(bv.bv_page);
-		memcpy_flushcache(dst, src + bv.bv_offset + skip, n);
-		if (crc)
-			*crc = pcache_crc32c(*crc, src + bv.bv_offset + skip, n);
+		pcache_copy_to_pmem(dst, src + bv.bv_offset + skip, n, crc);
 		kunmap_local(src);
 		dst += n;
 		len -= n;
@@ -459,6 +488,7 @@ struct pcache_read_ctx {
 	/* The record whose data CRC was checked last: pieces share it. */
 	u32 checked_seg;
 	u32 checked_rec;
+	bool checked_bad;
 };
 
 /* Under the partition lock: copy a hit, note which sectors it filled. */
@@ -476,11 +506,18 @@ static int pcache_read_piece(void *data, u64 start, u32 len,
 	     pcache_extent_rec_index(hit->flags) != ctx->checked_rec)) {
 		ctx->checked_seg = hit->seg;
 		ctx->checked_rec = pcache_extent_rec_index(hit->flags);
-		if (pcache_data_check(backing, hit->seg, ctx->checked_rec))
+		ctx->checked_bad = pcache_data_check(backing, hit->seg,
+						     ctx->checked_rec);
+		if (ctx->checked_bad)
 			ctx->error = -EBADMSG;
 	}
+	/*
+	 * Data that failed its CRC never reaches the caller's buffer, not
+	 * even with the error (an O_DIRECT reader would see it): zeroes.
+	 */
 	if (pcache_pmem_to_rq(ctx->rq, first << SECTOR_SHIFT,
-			      hit->flags & PCACHE_EXTENT_ZEROES ? NULL :
+			      (hit->flags & PCACHE_EXTENT_ZEROES) ||
+			      ctx->checked_bad ? NULL :
 			      pcache_seg_addr(backing->cache, hit->seg, seg_off),
 			      len << SECTOR_SHIFT) && !ctx->error)
 		ctx->error = -EIO;

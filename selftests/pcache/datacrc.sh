@@ -7,8 +7,10 @@
 # cached extent in pmem makes reads of it fail with EIO and counts in
 # data_crc_errors; writeback refuses it (writeback_errors too) and the
 # backing device keeps what it had; a newer write of the range makes it
-# readable and written back again.  Replay after a power cut accepts the
-# records' CRCs.  Without data CRCs (the default) a flipped byte is read
+# readable and written back again.  The CRC is of the bytes stored even
+# when the writer's buffer changes during the write (O_DIRECT).  A read that
+# fails its CRC leaves none of the data in the reader's buffer.  Replay
+# after a power cut accepts the records' CRCs.  Without data CRCs (the default) a flipped byte is read
 # back as it is: that is what the option is for.
 #
 # pcvm: disks=1 timeout=600 kernels=6.12
@@ -109,9 +111,24 @@ flipped_read_fails() {
 	flip_byte $((off + 5000))
 	errors=$(cat "$B/stats/errors")
 	dmesg -C
-	if range_of /dev/pcache0 >/dev/null 2>&1; then
-		fail "a read of the flipped extent succeeded"
-	fi
+	# O_DIRECT into a buffer filled with 0xaa: the read fails, and the
+	# damaged data must not have reached the buffer either.
+	python3 - $((SECTOR * 512)) <<'PY' || fail "a read of the flipped extent succeeded, or left data in the buffer"
+import errno, mmap, os, sys
+buf = mmap.mmap(-1, 65536)
+buf.write(b"\xaa" * 65536)
+fd = os.open("/dev/pcache0", os.O_RDONLY | os.O_DIRECT)
+try:
+    os.preadv(fd, [buf], int(sys.argv[1]))
+    sys.exit("the read succeeded")
+except OSError as e:
+    if e.errno != errno.EIO:
+        raise
+left = set(buf[:]) - {0, 0xaa}
+print("after the failed read the buffer holds bytes %s"
+      % ("of zeroes and 0xaa only" if not left else "of the data"))
+sys.exit(1 if left else 0)
+PY
 	dmesg | grep 'pcache: ' | sed 's/^\[[ 0-9.]*\] //'
 	dmesg | grep -q 'data CRC mismatch' || fail "no log line says data CRC mismatch"
 	[ "$(cat "$B/data_crc_errors")" -ge 1 ] || fail "data_crc_errors did not rise"
@@ -150,6 +167,53 @@ overwrite_heals() {
 	[ "$(cat "$B/dirty_bytes")" = 0 ] || fail "still $(cat "$B/dirty_bytes") bytes dirty"
 	cmp <(range_of "$(backing_path 0)") <(pattern "new-$PCACHE_RUN_ID" 65536) ||
 		fail "the backing device does not hold the new data"
+}
+
+# A writer that keeps changing its buffer while O_DIRECT writes of it are in
+# flight: whatever bytes each write stored, their CRC matches them, so they
+# read back and are written back without a CRC error.
+changing_buffer() {
+	local crc_errors wb_errors _
+	use_backing "$(backing_path 0)"
+	crc_errors=$(cat "$B/data_crc_errors")
+	wb_errors=$(cat "$B/writeback_errors")
+	python3 - <<'PY' >/tmp/changing.bin || fail "writes from a changing buffer do not read back"
+import mmap, os, threading
+SIZE, OFF, ROUNDS = 1 << 20, 8 << 20, 40
+buf = mmap.mmap(-1, SIZE)
+stop = False
+def scribble():
+    i = 0
+    while not stop:
+        buf[(i * 4099) % SIZE] = i & 0xff
+        i += 1
+t = threading.Thread(target=scribble)
+t.start()
+fd = os.open("/dev/pcache0", os.O_RDWR | os.O_DIRECT)
+try:
+    for _ in range(ROUNDS):
+        os.pwritev(fd, [buf], OFF)
+finally:
+    stop = True
+    t.join()
+back = mmap.mmap(-1, SIZE)
+os.preadv(fd, [back], OFF)
+os.write(2, b"%d writes of 1 MiB from a buffer changed meanwhile; read back\n" % ROUNDS)
+os.write(1, back[:])
+PY
+	[ "$(cat "$B/data_crc_errors")" = "$crc_errors" ] ||
+		fail "data_crc_errors rose to $(cat "$B/data_crc_errors")"
+	for _ in $(seq 100); do
+		[ "$(cat "$B/dirty_bytes")" = 0 ] && break
+		sleep 0.2
+	done
+	[ "$(cat "$B/dirty_bytes")" = 0 ] || fail "still $(cat "$B/dirty_bytes") bytes dirty"
+	[ "$(cat "$B/writeback_errors")" = "$wb_errors" ] ||
+		fail "writeback_errors rose to $(cat "$B/writeback_errors")"
+	[ "$(cat "$B/data_crc_errors")" = "$crc_errors" ] ||
+		fail "data_crc_errors rose to $(cat "$B/data_crc_errors") in writeback"
+	cmp <(dd if="$(backing_path 0)" bs=1M skip=8 count=1 iflag=direct status=none) \
+		/tmp/changing.bin || fail "the backing device does not hold what was read back"
 	# Held back from now on: whatever round was queued runs first.
 	echo 3600000 >"$B/writeback_delay_ms"
 	sleep 1.5
@@ -192,16 +256,18 @@ without_data_crc() {
 
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan 6
+	ktap_plan 7
 	ktap_test "format with data_crc (refused without format); data reads back" setup
 	ktap_test "a byte flipped in a cached extent: the read fails, counted" flipped_read_fails
 	ktap_test "writeback refuses the flipped extent; the backing device keeps its data" \
 		writeback_refuses
 	ktap_test "a newer write of the range reads back and is written back" overwrite_heals
+	ktap_test "writes from a buffer changed meanwhile read back and are written back" \
+		changing_buffer
 	pcvm-powercut "with data CRCs in the log"
 	;;
 2)
-	KTAP_NUM=4
+	KTAP_NUM=5
 	ktap_test "after a power cut, replay accepts the data CRCs" after_power_cut
 	ktap_test "without data_crc a flipped byte is served as it is" without_data_crc
 	ktap_finish
