@@ -450,14 +450,16 @@ int pcache_data_check(struct pcache_backing *backing, u32 seg, u32 rec_index)
 		goto bad;
 	}
 	off = le32_to_cpu(rec.data_off);
-	bytes = le32_to_cpu(rec.len) << SECTOR_SHIFT;
+	/* In u64: a damaged record must not wrap these checks. */
 	if (le32_to_cpu(rec.magic) != PCACHE_KEY_MAGIC ||
 	    le32_to_cpu(rec.crc) != pcache_meta_crc(&rec, sizeof(rec)) ||
 	    off < pcache_seg_data_offset(cache->segment_size) ||
-	    bytes > cache->segment_size - off) {
+	    off + ((u64)le32_to_cpu(rec.len) << SECTOR_SHIFT) >
+	    cache->segment_size) {
 		why = "its record is damaged";
 		goto bad;
 	}
+	bytes = le32_to_cpu(rec.len) << SECTOR_SHIFT;
 	while (bytes) {
 		u32 n = min_t(u32, bytes, sizeof(buf));
 
