@@ -677,7 +677,7 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 	struct pcache_extent_pool left;
 	const char *why = NULL;
 	struct pcache_key key;
-	u32 i, batch = PAGE_SIZE / PCACHE_KEY_SIZE;
+	u32 i, batch = PAGE_SIZE / PCACHE_KEY_SIZE, copied = 0;
 
 	/* @recs is a page: the header first, then the records a page at a time. */
 	memset(state, 0, sizeof(*state));
@@ -687,11 +687,19 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 	state->gen = cur.gen;
 	state->clean_data_end = cur.data_end;
 	for (i = 0; i < keys_max; i++) {
-		if (i % batch == 0 &&
-		    copy_mc_to_kernel(recs, pcache_seg_addr(cache, seg,
-							    PCACHE_SEG_KEYS_OFFSET +
-							    i * PCACHE_KEY_SIZE),
-				      PAGE_SIZE)) {
+		/*
+		 * A media error stops the log where it is: the records of the
+		 * page before it are used (copy_mc_to_kernel() copies up to
+		 * the bad line), not lost with the page.
+		 */
+		if (i % batch == 0)
+			copied = (PAGE_SIZE -
+				  copy_mc_to_kernel(recs,
+						    pcache_seg_addr(cache, seg,
+								    PCACHE_SEG_KEYS_OFFSET +
+								    i * PCACHE_KEY_SIZE),
+						    PAGE_SIZE)) / PCACHE_KEY_SIZE;
+		if (i % batch >= copied) {
 			why = "media error in the log";
 			break;
 		}
