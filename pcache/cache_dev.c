@@ -159,7 +159,7 @@ static int pcache_cache_load(struct pcache_cache *cache)
 	struct pcache_sb *sb;
 	const char *why = NULL;
 	bool blank;
-	int ret, newest;
+	int ret, newest, i;
 
 	sb = kmalloc(sizeof(*sb), GFP_KERNEL);
 	slots = kvmalloc_array(2, sizeof(*slots), GFP_KERNEL);
@@ -195,12 +195,16 @@ static int pcache_cache_load(struct pcache_cache *cache)
 	cache->segments_offset = le64_to_cpu(sb->segments_offset);
 	cache->data_crc = le64_to_cpu(sb->flags) & PCACHE_SB_F_DATA_CRC;
 
-	ret = pcache_pmem_read(cache, PCACHE_TABLE_OFFSET, &slots[0],
-			       sizeof(slots[0])) ?:
-	      pcache_pmem_read(cache, PCACHE_TABLE_OFFSET + PCACHE_TABLE_SLOT_SIZE,
-			       &slots[1], sizeof(slots[1]));
-	if (ret)
-		goto out;
+	/*
+	 * Two copies so that damage to one loses nothing: a copy that cannot
+	 * be read (a media error, logged) is zeroed, fails its check, and the
+	 * other one is taken.
+	 */
+	for (i = 0; i < 2; i++)
+		if (pcache_pmem_read(cache, PCACHE_TABLE_OFFSET +
+				     i * PCACHE_TABLE_SLOT_SIZE, &slots[i],
+				     sizeof(slots[i])))
+			memset(&slots[i], 0, sizeof(slots[i]));
 	newest = pcache_table_select(&slots[0], &slots[1], cache->segment_count,
 				     &why);
 	if (newest < 0) {
