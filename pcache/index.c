@@ -192,6 +192,7 @@ struct index_change {
 	void *match_ctx;
 	pcache_index_stale_t stale;		/* insertion; NULL: never */
 	void *stale_ctx;
+	bool stale_cuts;			/* stale: cut, else stop */
 };
 
 static bool gives_way(const struct index_change *c,
@@ -400,15 +401,19 @@ static int change_part(struct pcache_index *idx, const struct index_change *c,
 {
 	struct pcache_index_part *part;
 	unsigned int need, dropped, have;
+	bool fills = c->key;
 	u64 sectors;
 
 	part = &idx->parts[c->start >> idx->part_shift];
 	spin_lock(&part->lock);
 	if (c->stale && c->stale(c->stale_ctx)) {
-		spin_unlock(&part->lock);
-		return -ESTALE;
+		if (!c->stale_cuts) {
+			spin_unlock(&part->lock);
+			return -ESTALE;
+		}
+		fills = false;
 	}
-	if (c->key && change_part_fast(part, c, pool, removed)) {
+	if (fills && change_part_fast(part, c, pool, removed)) {
 		spin_unlock(&part->lock);
 		return 0;
 	}
@@ -419,7 +424,7 @@ static int change_part(struct pcache_index *idx, const struct index_change *c,
 		return need - have;
 	}
 	sectors = carve(part, c, pool);
-	if (c->key)
+	if (fills)
 		fill(part, c, pool);
 	spin_unlock(&part->lock);
 
@@ -494,7 +499,8 @@ static int index_insert(struct pcache_index *idx,
 			const struct pcache_key *key,
 			struct pcache_extent_pool *pool,
 			pcache_extent_alloc_t alloc, void *ctx, u64 *replaced,
-			pcache_index_stale_t stale, void *stale_ctx)
+			pcache_index_stale_t stale, void *stale_ctx,
+			bool stale_cuts)
 {
 	struct index_change c = {
 		.start = key->start,
@@ -502,6 +508,7 @@ static int index_insert(struct pcache_index *idx,
 		.key = key,
 		.stale = stale,
 		.stale_ctx = stale_ctx,
+		.stale_cuts = stale_cuts,
 	};
 
 	if (!key_ok(idx, key))
@@ -512,7 +519,8 @@ static int index_insert(struct pcache_index *idx,
 int pcache_index_insert(struct pcache_index *idx, const struct pcache_key *key,
 			struct pcache_extent_pool *pool)
 {
-	return index_insert(idx, key, pool, NULL, NULL, NULL, NULL, NULL);
+	return index_insert(idx, key, pool, NULL, NULL, NULL, NULL, NULL,
+			    false);
 }
 
 int pcache_index_insert_alloc(struct pcache_index *idx,
@@ -521,7 +529,8 @@ int pcache_index_insert_alloc(struct pcache_index *idx,
 			      pcache_extent_alloc_t alloc, void *ctx,
 			      u64 *replaced)
 {
-	return index_insert(idx, key, pool, alloc, ctx, replaced, NULL, NULL);
+	return index_insert(idx, key, pool, alloc, ctx, replaced, NULL, NULL,
+			    false);
 }
 
 int pcache_index_insert_unless(struct pcache_index *idx,
@@ -531,7 +540,18 @@ int pcache_index_insert_unless(struct pcache_index *idx,
 			       pcache_index_stale_t stale, void *stale_ctx)
 {
 	return index_insert(idx, key, pool, alloc, alloc_ctx, NULL, stale,
-			    stale_ctx);
+			    stale_ctx, false);
+}
+
+int pcache_index_insert_or_cut(struct pcache_index *idx,
+			       const struct pcache_key *key,
+			       struct pcache_extent_pool *pool,
+			       pcache_extent_alloc_t alloc, void *alloc_ctx,
+			       u64 *replaced, pcache_index_stale_t stale,
+			       void *stale_ctx)
+{
+	return index_insert(idx, key, pool, alloc, alloc_ctx, replaced, stale,
+			    stale_ctx, true);
 }
 
 static int index_remove(struct pcache_index *idx, u64 start, u32 len,

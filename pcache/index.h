@@ -270,6 +270,36 @@ int pcache_index_insert_unless(struct pcache_index *idx,
 			       pcache_index_stale_t stale, void *stale_ctx);
 
 /**
+ * pcache_index_insert_or_cut() - insert a key, or only cut what it replaces
+ * @idx: the index
+ * @key: the key, as for pcache_index_insert()
+ * @pool: as for pcache_index_insert_alloc()
+ * @alloc: as for pcache_index_insert_alloc()
+ * @alloc_ctx: passed to @alloc
+ * @replaced: as for pcache_index_insert_alloc()
+ * @stale: called under each partition's lock before the key goes in there;
+ *	when true, the older extents of the key's range in that partition
+ *	are cut as the key would cut them, but the key fills no hole there.
+ *	It must not sleep nor call into the index.
+ * @stale_ctx: passed to @stale
+ *
+ * For a write whose data may be on the backing device by the time its key
+ * reaches the index (written back meanwhile, with the writes after it):
+ * a hole in its range may then be the place of a newer write that was
+ * written back and dropped from the index, where the older key must not
+ * show.  Cutting the older extents out still keeps them from showing
+ * instead of it; reads of the range go to the backing device.
+ *
+ * Return: as for pcache_index_insert_alloc().
+ */
+int pcache_index_insert_or_cut(struct pcache_index *idx,
+			       const struct pcache_key *key,
+			       struct pcache_extent_pool *pool,
+			       pcache_extent_alloc_t alloc, void *alloc_ctx,
+			       u64 *replaced, pcache_index_stale_t stale,
+			       void *stale_ctx);
+
+/**
  * pcache_index_lookup() - walk the cached and uncached pieces of a range
  * @idx: the index
  * @start: first sector

@@ -871,6 +871,68 @@ static int insert_probed(struct pcache_index *idx, struct pcache_key *k,
 }
 
 /*
+ * pcache_index_insert_or_cut(): in the partitions where stale() says so,
+ * the key cuts the older extents as ever but fills no hole; newer extents
+ * stay; the partitions before are inserted in full.
+ */
+static void test_insert_or_cut(void **state)
+{
+	struct pcache_extent_pool pool;
+	struct pcache_index idx;
+	struct stale_probe probe = { .idx = &idx, .stale_from = 1 };
+	struct pcache_key k;
+	u64 replaced = 0;
+
+	(void)state;
+	pcache_extent_pool_init(&pool);
+	assert_int_equal(pcache_index_init(&idx, 1024, 5), 0);
+	put(&idx, &pool, 0, 16, 2, 0, 5);	/* older */
+	put(&idx, &pool, 40, 8, 3, 0, 20);	/* newer */
+	put(&idx, &pool, 60, 10, 4, 0, 6);	/* older, over 64 */
+	/* Enough for every partition at the first try: one call each. */
+	pool_fill(&pool, 8);
+
+	/* 8-32 in full, then 32-64 and 64-68 stale. */
+	k = key(8, 60, 1, 0, 10);
+	assert_int_equal(pcache_index_insert_or_cut(&idx, &k, &pool,
+						    alloc_extent, NULL,
+						    &replaced, stale_probe,
+						    &probe), 0);
+	assert_int_equal(probe.calls, 3);
+	assert_int_equal(probe.held[0], 0);
+	assert_int_equal(probe.held[1], 1);
+	assert_int_equal(probe.held[2], 2);
+	assert_int_equal(replaced, 8 + 4 + 4);
+	assert_int_equal(lookup(&idx, 0, 96), 7);
+	assert_hit(0, 0, 8, 2, 0, 5);
+	assert_hit(1, 8, 24, 1, 0, 10);
+	assert_gap(2, 32, 8);
+	assert_hit(3, 40, 8, 3, 0, 20);
+	assert_gap(4, 48, 20);
+	assert_hit(5, 68, 2, 4, 8 * SECTOR_BYTES, 6);
+	assert_gap(6, 70, 26);
+	assert_stats(&idx, 4, 8 + 24 + 8 + 2);
+	assert_invariants(&idx);
+
+	/* Stale everywhere over an extent it splits: two pieces, no key. */
+	replaced = 0;
+	probe.calls = 0;
+	probe.stale_from = 0;
+	k = key(2, 4, 1, 0, 11);
+	assert_int_equal(pcache_index_insert_or_cut(&idx, &k, &pool,
+						    alloc_extent, NULL,
+						    &replaced, stale_probe,
+						    &probe), 0);
+	assert_int_equal(replaced, 4);
+	assert_int_equal(lookup(&idx, 0, 8), 3);
+	assert_hit(0, 0, 2, 2, 0, 5);
+	assert_gap(1, 2, 4);
+	assert_hit(2, 6, 2, 2, 6 * SECTOR_BYTES, 5);
+	assert_invariants(&idx);
+	teardown_index(&idx, &pool);
+}
+
+/*
  * pcache_index_insert_unless(): stale() is asked under each partition's
  * lock before anything changes there; from the first partition it says
  * stale, nothing more goes in, and the partitions before keep the key.
@@ -1652,6 +1714,7 @@ int main(void)
 		cmocka_unit_test_setup(test_remove, forget_leaks),
 		cmocka_unit_test_setup(test_pool_refill, forget_leaks),
 		cmocka_unit_test_setup(test_insert_unless, forget_leaks),
+		cmocka_unit_test_setup(test_insert_or_cut, forget_leaks),
 		cmocka_unit_test_setup(test_replay_order, forget_leaks),
 		cmocka_unit_test_setup(test_threads, forget_leaks),
 		cmocka_unit_test_setup(test_random_small_parts, forget_leaks),
