@@ -30,7 +30,10 @@
 #include <linux/blk-mq.h>
 #include <linux/highmem.h>
 #include <linux/libnvdimm.h>
+#include <linux/delay.h>
+#include <linux/jump_label.h>
 #include <linux/mempool.h>
+#include <linux/moduleparam.h>
 #include <linux/percpu.h>
 #include <linux/random.h>
 #include <linux/sizes.h>
@@ -40,6 +43,39 @@
 #include "pcache.h"
 
 #define PCACHE_EXTENT_POOL_MIN		256
+#define PCACHE_INDEX_DELAY_MAX_MS	60000
+
+/*
+ * For tests: hold a write back this long between its append and its index
+ * insertion, so that writeback and reclaim can pass it meanwhile.  A static
+ * key: the write path pays nothing while it is 0.
+ */
+static DEFINE_STATIC_KEY_FALSE(pcache_index_delay_on);
+static unsigned int write_index_delay_ms;
+
+static int pcache_index_delay_set(const char *val,
+				  const struct kernel_param *kp)
+{
+	unsigned int ms;
+	int ret = kstrtouint(val, 0, &ms);
+
+	if (ret || ms > PCACHE_INDEX_DELAY_MAX_MS)
+		return ret ?: -EINVAL;
+	WRITE_ONCE(write_index_delay_ms, ms);
+	if (ms)
+		static_branch_enable(&pcache_index_delay_on);
+	else
+		static_branch_disable(&pcache_index_delay_on);
+	return 0;
+}
+
+static const struct kernel_param_ops pcache_index_delay_ops = {
+	.set = pcache_index_delay_set,
+	.get = param_get_uint,
+};
+module_param_cb(write_index_delay_ms, &pcache_index_delay_ops,
+		&write_index_delay_ms, 0644);
+MODULE_PARM_DESC(write_index_delay_ms, "testing: delay each write's index insertion by this many ms (default 0, at most 60000)");
 
 static struct kmem_cache *pcache_extent_slab;
 static mempool_t *pcache_extent_mempool;
@@ -315,11 +351,35 @@ bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 	return true;
 }
 
+struct pcache_key_seq {
+	struct pcache_backing *backing;
+	u64 seq;
+};
+
+/*
+ * Under a partition's lock: was the key written back since its append?
+ * Writeback raises clean_seq before reclaim drops extents under these
+ * locks, so a key that goes into a partition after such a drop sees it.
+ */
+static bool pcache_key_written_back(void *ctx)
+{
+	const struct pcache_key_seq *k = ctx;
+
+	return k->seq <= READ_ONCE(k->backing->clean_seq);
+}
+
 /*
  * Insert @key, starting with this CPU's spare extents, unless @stale (see
  * pcache_index_insert_unless(); NULL for a write) stops it: returns true
  * when inserted whole.  The extents left over go to @left, for
  * pcache_spare_refill().
+ *
+ * A write's key can reach the index after a round wrote it back, with a
+ * newer write of the same range, and reclaim dropped that newer one's
+ * extents: filling the hole it left would show the older data, which the
+ * backing device no longer holds.  Such a key only cuts the older extents
+ * out of its range (pcache_index_insert_or_cut()); reads of it go to the
+ * backing device, which holds it or newer.
  */
 bool pcache_index_add(struct pcache_backing *backing,
 		      const struct pcache_key *key, gfp_t gfp, u64 *replaced,
@@ -336,14 +396,18 @@ bool pcache_index_add(struct pcache_backing *backing,
 			pcache_extent_pool_put(left, ext);
 	}
 	/* No -ENOMEM: the mempool waits rather than fail with GFP_NOIO. */
-	if (stale)
+	if (stale) {
 		ret = pcache_index_insert_unless(&backing->index, key, left,
 						 pcache_extent_alloc, &gfp,
 						 stale, stale_ctx);
-	else
-		ret = pcache_index_insert_alloc(&backing->index, key, left,
-						pcache_extent_alloc, &gfp,
-						replaced);
+	} else {
+		struct pcache_key_seq k = { .backing = backing, .seq = key->seq };
+
+		ret = pcache_index_insert_or_cut(&backing->index, key, left,
+						 pcache_extent_alloc, &gfp,
+						 replaced,
+						 pcache_key_written_back, &k);
+	}
 	WARN_ON(ret && ret != -ESTALE);
 	return !ret;
 }
@@ -415,6 +479,8 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 			}
 			continue;
 		}
+		if (static_branch_unlikely(&pcache_index_delay_on))
+			msleep(READ_ONCE(write_index_delay_ms));
 		pcache_log_index(backing, &key, &replaced);
 		pos += len;
 		done += len;

@@ -13,7 +13,9 @@
 # dirty and reads still come from the cache, a detach waits and can be
 # interrupted; once it heals, everything is written back and the backing
 # device alone verifies.  A detach with 'force' drops dirty data and says
-# how much.  The tunables refuse bad values.
+# how much.  The tunables refuse bad values.  A write whose key reaches the
+# index only after a newer write of its block was written back and its
+# segment reclaimed does not show in the hole that left.
 #
 # pcvm: disks=1 disk-size=2G timeout=1500 kernels=6.12
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +36,10 @@ FAIL_LEN_MIB=8
 CLEAN_MIB=1150
 CLEAN_LEN_MIB=8
 FORCE_MIB=1200
+LATE_MIB=1300
+PUSH_MIB=1400
+PUSH_LEN_MIB=96
+INDEX_DELAY=/sys/module/pcache/parameters/write_index_delay_ms
 seed=${PCACHE_RUN_ID:?}
 TMPD=$(mktemp -d /tmp/pcache-wb.XXXXXX)
 
@@ -215,6 +221,53 @@ test_clean_cached() {
 		fail "reading data already written back went to the backing device"
 }
 
+# A write of /dev/pcache0 in flight (the second field of its inflight file).
+write_in_flight() {
+	[ "$(awk '{ print $2 }' /sys/block/pcache0/inflight)" -ge 1 ]
+}
+
+# block_sum DEV MIB: sha256 of the 4 KiB block at MIB, read direct.
+block_sum() {
+	dd if="$1" bs=4096 skip=$(($2 * 256)) count=1 iflag=direct status=none | sha256sum
+}
+
+# An older write held between its append and its index insertion
+# (write_index_delay_ms, 30 s) while a newer write of the same block
+# completes; with writeback running at once, both are written back (the
+# backing device gets the newer), and 96 MiB of other writes through the
+# 64 MiB share reclaim the newer one's segment, dropping its extent.  The
+# older key, landing after that, must not fill the hole: the disk returns
+# what the backing device holds.
+test_late_insert() {
+	local reclaimed held new
+	reclaimed=$(stat_of segments_reclaimed)
+	echo 0 >"$B/writeback_delay_ms"
+	echo 30000 >"$INDEX_DELAY"
+	pattern "$seed-old" 4096 |
+		dd of=/dev/pcache0 bs=4096 seek=$((LATE_MIB * 256)) oflag=direct status=none &
+	held=$!
+	wait_for 10 "the older write held before its index insertion" write_in_flight || return
+	echo 0 >"$INDEX_DELAY"
+	pattern "$seed-new" 4096 |
+		dd of=/dev/pcache0 bs=4096 seek=$((LATE_MIB * 256)) oflag=direct status=none ||
+		fail "the newer write failed"
+	head -c $((PUSH_LEN_MIB << 20)) /dev/urandom |
+		dd of=/dev/pcache0 bs=1M seek="$PUSH_MIB" iflag=fullblock oflag=direct status=none ||
+		fail "the writes that push the segments out failed"
+	echo "segments reclaimed meanwhile: $(($(stat_of segments_reclaimed) - reclaimed))"
+	[ "$(stat_of segments_reclaimed)" -gt "$reclaimed" ] || fail "nothing was reclaimed"
+	kill -0 "$held" 2>/dev/null ||
+		fail "the older write was no longer held when reclaim was done: the race was not run"
+	wait "$held" || fail "the older write failed"
+	wait_for 60 "everything written back" dirty_is_zero || return
+	new=$(pattern "$seed-new" 4096 | sha256sum)
+	[ "$(block_sum "$DEV" "$LATE_MIB")" = "$new" ] ||
+		fail "the backing device does not hold the newer write"
+	[ "$(block_sum /dev/pcache0 "$LATE_MIB")" = "$new" ] ||
+		fail "/dev/pcache0 returns the older write, which the backing device no longer holds"
+	echo 1000 >"$B/writeback_delay_ms"
+}
+
 test_failing_backing() {
 	dm_table "$(error_table)"
 	pattern "$seed-fail" $((FAIL_LEN_MIB << 20)) >"$TMPD/fail.bin"
@@ -324,13 +377,15 @@ test_teardown() {
 	rm -rf "$TMPD"
 }
 
-ktap_plan 12
+ktap_plan 13
 ktap_test "dm-linear backing over vda, a ${QUOTA_MIB} MiB share of pmem0" test_setup
 ktap_test "statistics start at 0, tunables at their defaults" test_defaults
 ktap_test "tunables refuse bad values (EINVAL, one log line, unchanged)" test_tunables
 ktap_test "fio verify of 4x the share on a slow backing (writes wait, never fail), then 16x" test_fill
 ktap_test "dirty data reaches the backing device without a detach" test_background
 ktap_test "data written back stays cached: reads do not reach the backing device" test_clean_cached
+ktap_test "a write indexed after a newer one was written back and reclaimed does not show" \
+	test_late_insert
 ktap_test "backing fails: errors counted, data stays dirty, reads hit the cache" test_failing_backing
 ktap_test "detach waits for a failing backing and can be interrupted" test_detach_interrupted
 ktap_test "backing heals: everything is written back" test_heal
