@@ -821,21 +821,25 @@ static int pcache_wb_round(struct pcache_backing *backing)
 			pcache_head_close(backing, head);
 		spin_unlock(&head->lock);
 	}
+	ret = 0;
 	if (target > backing->clean_seq) {
 		ret = pcache_wb_collect(backing, &target);
-		if (ret)
-			return ret;
-		if (backing->wb->nr) {
+		if (!ret && backing->wb->nr) {
 			ret = pcache_wb_plan(backing) ?:
 			      pcache_wb_write(backing, &bytes);
-			if (ret)
-				return ret;
-			pcache_wb_commit(backing, target);
-			atomic64_add(bytes, &backing->written_back);
+			if (!ret) {
+				pcache_wb_commit(backing, target);
+				atomic64_add(bytes, &backing->written_back);
+			}
 		}
 	}
+	/*
+	 * Even when the round failed: segments written back by earlier
+	 * rounds still make room, and writes waiting for it (while the
+	 * backing device fails) must not time out with it there.
+	 */
 	pcache_wb_reclaim(backing);
-	return 0;
+	return ret;
 }
 
 static void pcache_wb_work(struct work_struct *work)
@@ -849,7 +853,9 @@ static void pcache_wb_work(struct work_struct *work)
 
 	WRITE_ONCE(backing->reclaim_asked, false);
 	due = READ_ONCE(backing->wb_due);
-	if (reclaim_only && !pcache_wb_under_pressure(backing) &&
+	/* A failing backing device is retried when due, not at every ask. */
+	if (reclaim_only && (!pcache_wb_under_pressure(backing) ||
+			     READ_ONCE(backing->wb_failing_since)) &&
 	    time_before(jiffies, due)) {
 		pcache_wb_reclaim(backing);
 		memalloc_noio_restore(noio);
@@ -911,6 +917,16 @@ int pcache_wb_wait_for_room(struct pcache_backing *backing)
 		 * dead device.
 		 */
 		since = READ_ONCE(backing->wb_failing_since);
+		/*
+		 * Segments written back before the failure make room without
+		 * the backing device: the timeout is for waiting on it, not
+		 * on them.  Reclaim frees one at least for a waiter.
+		 */
+		if (since && READ_ONCE(backing->segs_clean)) {
+			pcache_wb_kick_reclaim(backing);
+			schedule_timeout(HZ);
+			continue;
+		}
 		if (since) {
 			deadline = since + msecs_to_jiffies(READ_ONCE(backing->failing_timeout_ms));
 			/* One read of jiffies: a tick between two would go negative. */

@@ -13,11 +13,13 @@
 # dirty and reads still come from the cache, a detach waits and can be
 # interrupted; once it heals, everything is written back and the backing
 # device alone verifies.  A detach with 'force' drops dirty data and says
-# how much.  The tunables refuse bad values.  A write whose key reaches the
+# how much.  While the backing device fails, writes still take the room of
+# data written back before (reclaim runs after a failed round too) rather
+# than fail.  The tunables refuse bad values.  A write whose key reaches the
 # index only after a newer write of its block was written back and its
 # segment reclaimed does not show in the hole that left.
 #
-# pcvm: disks=1 disk-size=2G timeout=1500 kernels=6.12
+# pcvm: disks=1 disk-size=2G timeout=1800 kernels=6.12
 . "$(dirname "$0")/lib.sh"
 
 BUS=/sys/bus/pcache
@@ -35,6 +37,8 @@ FAIL_MIB=1100
 FAIL_LEN_MIB=8
 CLEAN_MIB=1150
 CLEAN_LEN_MIB=8
+ROOM_MIB=1500
+ROOM_LEN_MIB=40
 FORCE_MIB=1200
 LATE_MIB=1300
 PUSH_MIB=1400
@@ -232,7 +236,7 @@ block_sum() {
 }
 
 # An older write held between its append and its index insertion
-# (write_index_delay_ms, 30 s) while a newer write of the same block
+# (write_index_delay_ms, 60 s: the push below must end within it) while a newer write of the same block
 # completes; with writeback running at once, both are written back (the
 # backing device gets the newer), and 96 MiB of other writes through the
 # 64 MiB share reclaim the newer one's segment, dropping its extent.  The
@@ -242,7 +246,7 @@ test_late_insert() {
 	local reclaimed held new
 	reclaimed=$(stat_of segments_reclaimed)
 	echo 0 >"$B/writeback_delay_ms"
-	echo 30000 >"$INDEX_DELAY"
+	echo 60000 >"$INDEX_DELAY"
 	pattern "$seed-old" 4096 |
 		dd of=/dev/pcache0 bs=4096 seek=$((LATE_MIB * 256)) oflag=direct status=none &
 	held=$!
@@ -280,6 +284,27 @@ test_failing_backing() {
 	cmp <(region /dev/pcache0 "$FAIL_MIB" "$FAIL_LEN_MIB") "$TMPD/fail.bin" ||
 		fail "the cache does not serve the data written while the backing fails"
 	dmesg | grep 'pcache:.*writeback failed' | tail -n 1 | sed 's/^\[[ 0-9.]*\] //'
+}
+
+# The backing device still fails and the share is full of data written back
+# before, up to a few free segments.  With the dirty marks low (10%), every
+# round is a full one, and fails: 40 MiB of writes need the room that
+# reclaim makes out of the clean segments, which it must do after a failed
+# round as after a good one, or the writes fail once
+# failing_backing_timeout_ms (5 s here) has passed.
+test_failing_room() {
+	echo 5000 >"$B/failing_backing_timeout_ms"
+	echo 5 >"$B/dirty_low_percent"
+	echo 10 >"$B/dirty_high_percent"
+	pattern "$seed-room" $((ROOM_LEN_MIB << 20)) >"$TMPD/room.bin"
+	dd if="$TMPD/room.bin" of=/dev/pcache0 bs=1M seek="$ROOM_MIB" oflag=direct \
+		status=none || fail "writes failed while written-back data could make room"
+	show_stats
+	cmp <(region /dev/pcache0 "$ROOM_MIB" "$ROOM_LEN_MIB") "$TMPD/room.bin" ||
+		fail "the data written while the backing fails does not read back"
+	echo 50 >"$B/dirty_high_percent"
+	echo 25 >"$B/dirty_low_percent"
+	echo 30000 >"$B/failing_backing_timeout_ms"
 }
 
 test_detach_interrupted() {
@@ -377,7 +402,7 @@ test_teardown() {
 	rm -rf "$TMPD"
 }
 
-ktap_plan 13
+ktap_plan 14
 ktap_test "dm-linear backing over vda, a ${QUOTA_MIB} MiB share of pmem0" test_setup
 ktap_test "statistics start at 0, tunables at their defaults" test_defaults
 ktap_test "tunables refuse bad values (EINVAL, one log line, unchanged)" test_tunables
@@ -387,6 +412,8 @@ ktap_test "data written back stays cached: reads do not reach the backing device
 ktap_test "a write indexed after a newer one was written back and reclaimed does not show" \
 	test_late_insert
 ktap_test "backing fails: errors counted, data stays dirty, reads hit the cache" test_failing_backing
+ktap_test "while the backing fails, writes take the room of data written back before" \
+	test_failing_room
 ktap_test "detach waits for a failing backing and can be interrupted" test_detach_interrupted
 ktap_test "backing heals: everything is written back" test_heal
 ktap_test "detach drains (dirty_bytes goes down); the backing device alone holds every write" \
