@@ -391,6 +391,7 @@ static int pcache_backing_reattach(struct pcache_cache *cache,
 {
 	struct pcache_backing_table *table = NULL;
 	struct pcache_backing_entry *entry;
+	char old_path[PCACHE_PATH_SIZE];
 	struct pcache_backing *backing;
 	const char *path;
 	int ret;
@@ -428,12 +429,21 @@ static int pcache_backing_reattach(struct pcache_cache *cache,
 			ret = -ENOMEM;
 			goto out;
 		}
+		/* Recorded before the disk appears: udev names it by it. */
+		memcpy(old_path, entry->path, PCACHE_PATH_SIZE);
 		memcpy(table, cache->table, sizeof(*table));
 		memset(table->entries[backing->id].path, 0, PCACHE_PATH_SIZE);
 		strscpy(table->entries[backing->id].path, path, PCACHE_PATH_SIZE);
 		pcache_cache_write_table(cache, table);
 	}
 	ret = pcache_backing_go_live(backing);
+	if (ret && table) {
+		/* A command that fails changes nothing: the old path again. */
+		memcpy(table, cache->table, sizeof(*table));
+		memcpy(table->entries[backing->id].path, old_path,
+		       PCACHE_PATH_SIZE);
+		pcache_cache_write_table(cache, table);
+	}
 	if (ret)
 		goto out;
 	backing->state = PCACHE_BACKING_ATTACHED;
@@ -662,7 +672,7 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 	owned = pcache_cache_segments_owned(cache, id);
 	ret = -EBUSY;
 	if (!attached && owned && !force) {
-		pr_err("cache%d: detach: backing%u is missing and %u segments of its data were never written back: attach it again, or detach with force to drop them\n",
+		pr_err("cache%d: detach: backing%u is missing and holds %u segments, whose data may not all be written back: attach it again, or detach with force to drop them\n",
 		       cache->id, id, owned);
 		goto out_unlock;
 	}
