@@ -199,11 +199,21 @@ static bool pcache_seg_get(struct pcache_backing *backing, u32 *seg)
 	u32 i;
 
 	spin_lock(&cache->seg_lock);
-	i = pcache_space_find(cache->seg_owner, cache->segment_count,
-			      backing->segs_used, backing->quota);
-	if (i == PCACHE_SPACE_NONE) {
-		spin_unlock(&cache->seg_lock);
-		return false;
+	for (;;) {
+		i = pcache_space_find(cache->seg_owner, cache->seg_bad,
+				      cache->segment_count, backing->segs_used,
+				      backing->quota);
+		if (i == PCACHE_SPACE_NONE) {
+			spin_unlock(&cache->seg_lock);
+			return false;
+		}
+		/* Bad blocks found since registration: never write there. */
+		if (!pcache_pmem_known_bad(cache, pcache_seg_offset(cache, i),
+					   cache->segment_size, NULL, NULL))
+			break;
+		cache->seg_bad[i] = 1;
+		pr_warn_ratelimited("%s: segment %u has known bad blocks: not used\n",
+				    cache->path, i);
 	}
 	state = &cache->segs[i];
 	WRITE_ONCE(state->keys, 0);
@@ -579,6 +589,17 @@ static int pcache_read_piece(void *data, u64 start, u32 len,
 		if (ctx->checked_bad)
 			ctx->error = -EBADMSG;
 	}
+	/* Known bad blocks fail the read, as the pmem driver's own reads do. */
+	if (!(hit->flags & PCACHE_EXTENT_ZEROES) &&
+	    pcache_pmem_known_bad(backing->cache,
+				  pcache_seg_offset(backing->cache, hit->seg) +
+				  seg_off, (u64)len << SECTOR_SHIFT, NULL, NULL)) {
+		if (!ctx->error)
+			ctx->error = -EIO;
+		bitmap_set(ctx->preq->hit, first, len);
+		ctx->preq->hit_sectors += len;
+		return 0;
+	}
 	/*
 	 * Data that failed its CRC never reaches the caller's buffer, not
 	 * even with the error (an O_DIRECT reader would see it): zeroes.
@@ -693,14 +714,30 @@ int pcache_cache_scan_segments(struct pcache_cache *cache)
 	int id;
 
 	cache->seg_owner = kvcalloc(cache->segment_count, 1, GFP_KERNEL);
+	cache->seg_bad = kvcalloc(cache->segment_count, 1, GFP_KERNEL);
 	cache->segs = kvcalloc(cache->segment_count, sizeof(*cache->segs),
 			       GFP_KERNEL);
 	hdr = kmalloc(sizeof(*hdr), GFP_KERNEL);
-	if (!cache->seg_owner || !cache->segs || !hdr) {
+	if (!cache->seg_owner || !cache->seg_bad || !cache->segs || !hdr) {
 		kfree(hdr);
 		return -ENOMEM;
 	}
 	for (seg = 0; seg < cache->segment_count; seg++) {
+		/*
+		 * Known bad blocks (the device's badblocks list): the segment
+		 * is never taken again; what it holds is read as far as it
+		 * can be.  A header in a bad block cannot be read: free.
+		 */
+		if (pcache_pmem_known_bad(cache, pcache_seg_offset(cache, seg),
+					  cache->segment_size, NULL, NULL)) {
+			cache->seg_bad[seg] = 1;
+			pr_warn("%s: segment %u has known bad blocks: not used\n",
+				cache->path, seg);
+			if (pcache_pmem_known_bad(cache,
+						  pcache_seg_offset(cache, seg),
+						  sizeof(*hdr), NULL, NULL))
+				continue;
+		}
 		if (copy_mc_to_kernel(hdr, pcache_seg_addr(cache, seg, 0),
 				      sizeof(*hdr))) {
 			pr_warn("%s: media error in the header of segment %u: treated as free\n",
@@ -720,6 +757,23 @@ int pcache_cache_scan_segments(struct pcache_cache *cache)
 		return -EUCLEAN;
 	}
 	return 0;
+}
+
+/*
+ * Read the page of records from record @i of @seg into @recs; returns how
+ * many records were read whole before a media error or known bad block.
+ */
+static u32 pcache_replay_read_page(struct pcache_cache *cache, u32 seg,
+				   u32 i, struct pcache_key_record *recs)
+{
+	u32 off = PCACHE_SEG_KEYS_OFFSET + i * PCACHE_KEY_SIZE;
+	u64 bad_off, bad_len, len = PAGE_SIZE;
+
+	if (pcache_pmem_known_bad(cache, pcache_seg_offset(cache, seg) + off,
+				  len, &bad_off, &bad_len))
+		len = bad_off - (pcache_seg_offset(cache, seg) + off);
+	return (len - copy_mc_to_kernel(recs, pcache_seg_addr(cache, seg, off),
+					len)) / PCACHE_KEY_SIZE;
 }
 
 /*
@@ -759,12 +813,7 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		 * the bad line), not lost with the page.
 		 */
 		if (i % batch == 0)
-			copied = (PAGE_SIZE -
-				  copy_mc_to_kernel(recs,
-						    pcache_seg_addr(cache, seg,
-								    PCACHE_SEG_KEYS_OFFSET +
-								    i * PCACHE_KEY_SIZE),
-						    PAGE_SIZE)) / PCACHE_KEY_SIZE;
+			copied = pcache_replay_read_page(cache, seg, i, recs);
 		if (i % batch >= copied) {
 			why = "media error in the log";
 			break;

@@ -83,6 +83,91 @@ void pcache_cache_write_table(struct pcache_cache *cache,
 		memcpy(cache->table, table, sizeof(*table));
 }
 
+/*
+ * Does the pmem device know of bad blocks (media errors found by a scrub or
+ * a machine check) in [@off, @off + @len) of the cache device?  If so, the
+ * first bad range overlapping it, in bytes of the cache device, clipped to
+ * start at @off, goes to @bad_off and @bad_len (may be NULL).  One load
+ * when the device has none.
+ */
+bool pcache_pmem_known_bad(struct pcache_cache *cache, u64 off, u64 len,
+			   u64 *bad_off, u64 *bad_len)
+{
+	struct block_device *bdev = cache->pmem.bdev;
+	struct badblocks *bb = bdev->bd_disk->bb;
+	sector_t part = get_start_sect(bdev), first_bad, bad_sectors, start, end;
+
+	if (!bb || !READ_ONCE(bb->count) || !len)
+		return false;
+	start = part + (off >> SECTOR_SHIFT);
+	end = part + DIV_ROUND_UP(off + len, SECTOR_SIZE);
+	if (!pcache_badblocks_check(bb, start, end - start, &first_bad,
+				    &bad_sectors))
+		return false;
+	if (bad_off) {
+		sector_t bad_end = first_bad + bad_sectors;
+
+		first_bad = max(first_bad, start);
+		*bad_off = (u64)(first_bad - part) << SECTOR_SHIFT;
+		*bad_len = (u64)(bad_end > first_bad ? bad_end - first_bad : 1)
+			   << SECTOR_SHIFT;
+	}
+	return true;
+}
+
+/*
+ * DAX refuses a range with known bad blocks, so the device is mapped a good
+ * range at a time, around them; each piece must continue the mapping of
+ * the ones before (pmem maps a namespace in one piece).  The bad pages are
+ * never written: the segments holding them are not used (cache.c).
+ */
+static long pcache_cache_map_pieces(struct pcache_cache *cache,
+				    pgoff_t first, long nr_pages, void **kaddr)
+{
+	unsigned long pfn, base_pfn = 0;
+	void *addr, *base = NULL;
+	long done = 0, want, avail;
+	u64 bad_off, bad_len;
+	bool has_pages;
+
+	cache->has_pages = true;
+	while (done < nr_pages) {
+		want = nr_pages - done;
+		if (pcache_pmem_known_bad(cache, (u64)done << PAGE_SHIFT,
+					  (u64)want << PAGE_SHIFT, &bad_off,
+					  &bad_len)) {
+			want = (bad_off >> PAGE_SHIFT) - done;
+			if (!want) {
+				done = min_t(long, nr_pages,
+					     DIV_ROUND_UP(bad_off + bad_len,
+							  PAGE_SIZE));
+				continue;
+			}
+		}
+		avail = pcache_dax_direct_access(cache->dax_dev, first + done,
+						 want, &addr, &pfn, &has_pages);
+		if (avail <= 0)
+			return avail ?: -EIO;
+		avail = min(avail, want);
+		if (!base) {
+			base = addr - ((u64)done << PAGE_SHIFT);
+			base_pfn = pfn - done;
+		} else if (addr != base + ((u64)done << PAGE_SHIFT) ||
+			   pfn != base_pfn + done) {
+			pr_err("%s: DAX maps the device in pieces that do not follow each other\n",
+			       cache->path);
+			return -EOPNOTSUPP;
+		}
+		cache->has_pages &= has_pages;
+		done += avail;
+	}
+	if (!base)
+		return -EIO;
+	*kaddr = base;
+	cache->pfn = base_pfn;
+	return nr_pages;
+}
+
 static int pcache_cache_map(struct pcache_cache *cache)
 {
 	struct block_device *bdev = cache->pmem.bdev;
@@ -104,10 +189,20 @@ static int pcache_cache_map(struct pcache_cache *cache)
 	 * The pfn, and whether it has struct pages: writeback may hand the
 	 * pages themselves to the backing device.
 	 */
+	if (pcache_pmem_known_bad(cache, 0, PCACHE_META_END, NULL, NULL)) {
+		pr_err("%s: the device knows of bad blocks in pcache's metadata (the first %u KiB): clear them first (ndctl clear-errors, or rewrite those sectors)\n",
+		       cache->path, PCACHE_META_END >> 10);
+		return -EIO;
+	}
 	id = dax_read_lock();
-	avail = pcache_dax_direct_access(cache->dax_dev, start_off >> PAGE_SHIFT,
-					 nr_pages, &kaddr, &cache->pfn,
-					 &cache->has_pages);
+	if (pcache_pmem_known_bad(cache, 0, cache->size, NULL, NULL))
+		avail = pcache_cache_map_pieces(cache, start_off >> PAGE_SHIFT,
+						nr_pages, &kaddr);
+	else
+		avail = pcache_dax_direct_access(cache->dax_dev,
+						 start_off >> PAGE_SHIFT,
+						 nr_pages, &kaddr, &cache->pfn,
+						 &cache->has_pages);
 	dax_read_unlock(id);
 	if (avail < 0) {
 		pr_err("%s: cannot map with DAX: %ld\n", cache->path, avail);
@@ -288,6 +383,7 @@ static void pcache_cache_release(struct device *dev)
 	struct pcache_cache *cache = to_pcache_cache(dev);
 
 	kvfree(cache->seg_owner);
+	kvfree(cache->seg_bad);
 	kvfree(cache->segs);
 	kvfree(cache->table);
 	kfree(cache);
@@ -534,6 +630,20 @@ static ssize_t segments_reserved_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(segments_reserved);
 
+static ssize_t segments_bad_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	struct pcache_cache *cache = to_pcache_cache(dev);
+	u32 seg, n = 0;
+
+	spin_lock(&cache->seg_lock);
+	for (seg = 0; seg < cache->segment_count; seg++)
+		n += cache->seg_bad[seg];
+	spin_unlock(&cache->seg_lock);
+	return sysfs_emit(buf, "%u\n", n);
+}
+static DEVICE_ATTR_RO(segments_bad);
+
 static ssize_t segments_used_show(struct device *dev,
 				  struct device_attribute *attr, char *buf)
 {
@@ -586,6 +696,7 @@ static struct attribute *pcache_cache_attrs[] = {
 	&dev_attr_segments_total.attr,
 	&dev_attr_segments_reserved.attr,
 	&dev_attr_segments_used.attr,
+	&dev_attr_segments_bad.attr,
 	&dev_attr_state.attr,
 	&dev_attr_missing_backings.attr,
 	NULL,

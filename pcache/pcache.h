@@ -76,6 +76,8 @@ struct pcache_cache {
 	/* Owner of each segment: pcache_space_tag(backing id), 0 when free. */
 	spinlock_t seg_lock;
 	u8 *seg_owner;
+	/* 1 for a segment with known bad blocks: never taken (seg_lock). */
+	u8 *seg_bad;
 	struct pcache_seg_state *segs;	/* segment_count of them */
 
 	/* What detached backing devices counted (stats.c), under @lock. */
@@ -261,6 +263,8 @@ int pcache_cache_register(const char *path, bool format, bool force,
 			  u32 segment_size, u64 sb_flags);
 int pcache_cache_unregister(int id);
 bool pcache_is_cache_device(dev_t devt);
+bool pcache_pmem_known_bad(struct pcache_cache *cache, u64 off, u64 len,
+			   u64 *bad_off, u64 *bad_len);
 void pcache_cache_write_table(struct pcache_cache *cache,
 			      struct pcache_backing_table *table);
 extern const struct device_type pcache_cache_type;
@@ -351,6 +355,12 @@ static inline struct pcache_backing_entry *
 pcache_backing_entry(struct pcache_backing *backing)
 {
 	return &backing->cache->table->entries[backing->id];
+}
+
+/* Byte offset of segment @seg in the cache device. */
+static inline u64 pcache_seg_offset(struct pcache_cache *cache, u32 seg)
+{
+	return cache->segments_offset + (u64)seg * cache->segment_size;
 }
 
 static inline void *pcache_seg_addr(struct pcache_cache *cache, u32 seg,

@@ -98,18 +98,19 @@ u8 pcache_space_seg_owner(const struct pcache_backing_table *table,
 
 /*
  * A free segment for a backing device that uses @used of its @quota, or
- * PCACHE_SPACE_NONE.  The caller marks it owned and counts it: the store
- * that publishes the owner must come after the segment's state is reset.
+ * PCACHE_SPACE_NONE; never one marked in @bad (known bad blocks; NULL:
+ * none).  The caller marks it owned and counts it: the store that
+ * publishes the owner must come after the segment's state is reset.
  */
-u32 pcache_space_find(const u8 *owner, u32 segment_count, u32 used,
-		      u32 quota)
+u32 pcache_space_find(const u8 *owner, const u8 *bad, u32 segment_count,
+		      u32 used, u32 quota)
 {
 	u32 seg;
 
 	if (used >= quota)
 		return PCACHE_SPACE_NONE;
 	for (seg = 0; seg < segment_count; seg++) {
-		if (!owner[seg])
+		if (!owner[seg] && !(bad && bad[seg]))
 			return seg;
 	}
 	return PCACHE_SPACE_NONE;

@@ -465,20 +465,6 @@ static void pcache_wb_endio(struct bio *bio)
 	pcache_wb_endio_pmem(bio);
 }
 
-/* Does the pmem device know of bad blocks in these bytes? */
-static bool pcache_wb_pmem_bad(struct pcache_cache *cache, u64 off, u32 bytes)
-{
-	struct block_device *bdev = cache->pmem.bdev;
-	sector_t first_bad, bad_sectors;
-
-	if (!bdev->bd_disk->bb)
-		return false;
-	return pcache_badblocks_check(bdev->bd_disk->bb,
-				      get_start_sect(bdev) + (off >> SECTOR_SHIFT),
-				      DIV_ROUND_UP(bytes, SECTOR_SIZE),
-				      &first_bad, &bad_sectors) != 0;
-}
-
 /*
  * Bios over pmem's pages at byte @off of the device: an extent that does
  * not start on a page boundary spans one page more than its size, so a
@@ -561,7 +547,17 @@ static int pcache_wb_write_extent(struct pcache_backing *backing,
 
 	if (ext->flags & PCACHE_EXTENT_ZEROES)
 		return pcache_wb_write_zeroes(backing, ext);
-	direct = cache->has_pages && !pcache_wb_pmem_bad(cache, off, bytes);
+	/*
+	 * Known bad blocks: their data is not written over the backing
+	 * device's, as a read hit of them fails; the round fails and the
+	 * data stays dirty until a newer write replaces it.
+	 */
+	if (pcache_pmem_known_bad(cache, off, bytes, NULL, NULL)) {
+		pr_err_ratelimited("cache%d: backing%u: segment %u holds known bad blocks: not written back\n",
+				   cache->id, backing->id, ext->seg);
+		return -EIO;
+	}
+	direct = cache->has_pages;
 	if (direct)
 		return pcache_wb_write_pmem_pages(backing, ext, off);
 	bio = bio_alloc_bioset(backing->bdev.bdev, DIV_ROUND_UP(bytes, PAGE_SIZE),

@@ -18,49 +18,8 @@
 
 SYS=/sys/bus/pcache
 CACHE=$SYS/devices/cache0
-SEGMENTS_OFFSET=$((2 << 20))	# PCACHE_SEGMENTS_ALIGN: the first segment
-KEYS_OFFSET=4096		# PCACHE_SEG_KEYS_OFFSET
 # The range under test: 64 KiB at 1 MiB, away from the partition scan's reads.
 SECTOR=2048
-
-# data_offset SECTOR: the byte offset in /dev/pmem0 of the data of the
-# newest dirty record that starts at SECTOR, in a segment of this cache
-# (one formatted before may have left records of its own).
-data_offset() {
-	echo 3 >/proc/sys/vm/drop_caches
-	python3 - "$1" "$SEGMENTS_OFFSET" "$KEYS_OFFSET" "$(cat "$CACHE/segment_size")" \
-		"$(cat "$CACHE/uuid")" <<'PY'
-import struct, sys, uuid
-sector, first, keys, seg_size = (int(a) for a in sys.argv[1:5])
-cache_uuid = uuid.UUID(sys.argv[5]).bytes
-MAGIC, CLEAN = 0x79656b70, 0x4
-with open("/dev/pmem0", "rb") as f:
-    f.seek(0, 2)
-    size = f.tell()
-    found = None
-    for base in range(first, size - seg_size + 1, seg_size):
-        f.seek(base)
-        hdr = f.read(64)
-        if hdr[16:32] != cache_uuid:
-            continue
-        gen, = struct.unpack_from("<Q", hdr, 56)
-        f.seek(base + keys)
-        area = f.read(seg_size // 64)
-        for i in range(len(area) // 64):
-            rec = area[64 * i:64 * i + 64]
-            magic, = struct.unpack_from("<I", rec, 4)
-            seq, = struct.unpack_from("<Q", rec, 8)
-            start, = struct.unpack_from("<Q", rec, 24)
-            data_off, flags = struct.unpack_from("<II", rec, 36)
-            rec_gen, = struct.unpack_from("<Q", rec, 16)
-            if magic == MAGIC and rec_gen == gen and start == sector and not flags & CLEAN:
-                if found is None or seq > found[0]:
-                    found = (seq, base + data_off)
-if found is None:
-    sys.exit("no record of sector %d in the log" % sector)
-print(found[1])
-PY
-}
 
 # flip_byte OFFSET: invert one byte of /dev/pmem0, under the module's feet.
 flip_byte() {
@@ -106,7 +65,7 @@ setup() {
 flipped_read_fails() {
 	local off errors
 	use_backing "$(backing_path 0)"
-	off=$(data_offset $SECTOR)
+	off=$(record_data_offset $SECTOR)
 	echo "the data of sector $SECTOR is at byte $off of pmem0"
 	flip_byte $((off + 5000))
 	errors=$(cat "$B/stats/errors")
@@ -243,7 +202,7 @@ without_data_crc() {
 	attach_backing "$(backing_path 0)" size=32M
 	echo 3600000 >"$B/writeback_delay_ms"
 	put_range "plain-$PCACHE_RUN_ID"
-	off=$(data_offset $SECTOR)
+	off=$(record_data_offset $SECTOR)
 	flip_byte $((off + 5000))
 	range_of /dev/pcache0 >/tmp/plain.bin || fail "the read failed"
 	cmp /tmp/plain.bin <(pattern "plain-$PCACHE_RUN_ID" 65536) && fail "the flipped byte was not served"

@@ -66,6 +66,47 @@ r = random.Random(sys.argv[1])
 sys.stdout.buffer.write(r.randbytes(int(sys.argv[2])))' "$1" "$2"
 }
 
+# record_data_offset SECTOR: the byte offset in /dev/pmem0 of the data of the
+# newest dirty record that starts at SECTOR, in a segment of the cache on
+# /dev/pmem0 (its superblock gives the uuid and geometry: no sysfs needed,
+# so that it works before registration too).
+record_data_offset() {
+	echo 3 >/proc/sys/vm/drop_caches
+	python3 - "$1" <<'PY'
+import struct, sys
+sector = int(sys.argv[1])
+MAGIC, CLEAN, KEYS = 0x79656b70, 0x4, 4096
+with open("/dev/pmem0", "rb") as f:
+    f.seek(4096)
+    sb = f.read(64)
+    cache_uuid = sb[16:32]
+    first, = struct.unpack_from("<Q", sb, 48)
+    seg_size, count = struct.unpack_from("<II", sb, 56)
+    found = None
+    for base in range(first, first + count * seg_size, seg_size):
+        f.seek(base)
+        hdr = f.read(64)
+        if hdr[16:32] != cache_uuid:
+            continue
+        gen, = struct.unpack_from("<Q", hdr, 56)
+        f.seek(base + KEYS)
+        area = f.read(seg_size // 64)
+        for i in range(len(area) // 64):
+            rec = area[64 * i:64 * i + 64]
+            magic, = struct.unpack_from("<I", rec, 4)
+            seq, = struct.unpack_from("<Q", rec, 8)
+            rec_gen, = struct.unpack_from("<Q", rec, 16)
+            start, = struct.unpack_from("<Q", rec, 24)
+            data_off, flags = struct.unpack_from("<II", rec, 36)
+            if magic == MAGIC and rec_gen == gen and start == sector and not flags & CLEAN:
+                if found is None or seq > found[0]:
+                    found = (seq, base + data_off)
+if found is None:
+    sys.exit("no record of sector %d in the log" % sector)
+print(found[1])
+PY
+}
+
 # Provision the emulated NVDIMM as an fsdax namespace (/dev/pmem0 with DAX).
 make_fsdax_namespace() {
 	ndctl create-namespace -f -e namespace0.0 -m fsdax >/dev/null 2>&1 ||

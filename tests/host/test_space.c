@@ -210,13 +210,13 @@ static void test_find_within_quota(void **state)
 	u8 owner[16] = {};
 
 	(void)state;
-	assert_int_equal(pcache_space_find(owner, 16, 0, 4), 0);
-	assert_int_equal(pcache_space_find(owner, 16, 3, 4), 0);
+	assert_int_equal(pcache_space_find(owner, NULL, 16, 0, 4), 0);
+	assert_int_equal(pcache_space_find(owner, NULL, 16, 3, 4), 0);
 	/* Free segments left, quota used up. */
-	assert_int_equal(pcache_space_find(owner, 16, 4, 4), PCACHE_SPACE_NONE);
-	assert_int_equal(pcache_space_find(owner, 16, 5, 4), PCACHE_SPACE_NONE);
-	assert_int_equal(pcache_space_find(owner, 16, 0, 0), PCACHE_SPACE_NONE);
-	assert_int_equal(pcache_space_find(owner, 0, 0, 4), PCACHE_SPACE_NONE);
+	assert_int_equal(pcache_space_find(owner, NULL, 16, 4, 4), PCACHE_SPACE_NONE);
+	assert_int_equal(pcache_space_find(owner, NULL, 16, 5, 4), PCACHE_SPACE_NONE);
+	assert_int_equal(pcache_space_find(owner, NULL, 16, 0, 0), PCACHE_SPACE_NONE);
+	assert_int_equal(pcache_space_find(owner, NULL, 0, 0, 4), PCACHE_SPACE_NONE);
 }
 
 static void test_find_skips_owned(void **state)
@@ -227,15 +227,31 @@ static void test_find_skips_owned(void **state)
 	(void)state;
 	memset(owner, pcache_space_tag(2), sizeof(owner));
 	/* Room in the quota, none in the cache. */
-	assert_int_equal(pcache_space_find(owner, 16, 0, 16), PCACHE_SPACE_NONE);
+	assert_int_equal(pcache_space_find(owner, NULL, 16, 0, 16), PCACHE_SPACE_NONE);
 	for (seg = 16; seg-- > 0;) {
 		owner[seg] = 0;
-		assert_int_equal(pcache_space_find(owner, 16, 0, 16), seg);
+		assert_int_equal(pcache_space_find(owner, NULL, 16, 0, 16), seg);
 	}
 	/* Only the segments within the count are looked at. */
 	memset(owner, pcache_space_tag(0), 8);
-	assert_int_equal(pcache_space_find(owner, 8, 0, 16), PCACHE_SPACE_NONE);
-	assert_int_equal(pcache_space_find(owner, 9, 0, 16), 8);
+	assert_int_equal(pcache_space_find(owner, NULL, 8, 0, 16), PCACHE_SPACE_NONE);
+	assert_int_equal(pcache_space_find(owner, NULL, 9, 0, 16), 8);
+}
+
+/* Segments with known bad blocks are never taken, free as they may be. */
+static void test_find_skips_bad(void **state)
+{
+	u8 owner[16] = {}, bad[16] = {};
+
+	(void)state;
+	bad[0] = bad[1] = 1;
+	assert_int_equal(pcache_space_find(owner, bad, 16, 0, 4), 2);
+	owner[2] = pcache_space_tag(0);
+	bad[3] = 1;
+	assert_int_equal(pcache_space_find(owner, bad, 16, 1, 4), 4);
+	memset(bad, 1, sizeof(bad));
+	assert_int_equal(pcache_space_find(owner, bad, 16, 1, 4),
+			 PCACHE_SPACE_NONE);
 }
 
 /* Take segments the way pcache_seg_get() does until refused. */
@@ -243,7 +259,7 @@ static u32 take_all(u8 *owner, u32 count, u32 id, u32 *used, u32 quota)
 {
 	u32 seg, n = 0;
 
-	while ((seg = pcache_space_find(owner, count, *used, quota)) !=
+	while ((seg = pcache_space_find(owner, NULL, count, *used, quota)) !=
 	       PCACHE_SPACE_NONE) {
 		assert_true(seg < count);
 		assert_int_equal(owner[seg], 0);
@@ -275,7 +291,7 @@ static void test_alloc_stops_at_quota(void **state)
 	pcache_space_put(owner, 17, &used1);
 	assert_int_equal(used1, 49);
 	assert_int_equal(owner[17], 0);
-	assert_int_equal(pcache_space_find(owner, 64, used0, 10),
+	assert_int_equal(pcache_space_find(owner, NULL, 64, used0, 10),
 			 PCACHE_SPACE_NONE);
 	assert_int_equal(take_all(owner, 64, 1, &used1, 50), 1);
 	assert_int_equal(owner[17], pcache_space_tag(1));
@@ -469,7 +485,7 @@ static void test_rebuild_counts(void **state)
 		assert_int_equal(owner[seg],
 				 seg >= 2 && seg < 6 ? pcache_space_tag(1) : 0);
 	/* Backing 1 may take two more; the freed ones come first. */
-	assert_int_equal(pcache_space_find(owner, 16, used[1], 6), 0);
+	assert_int_equal(pcache_space_find(owner, NULL, 16, used[1], 6), 0);
 }
 
 /* The randomized test against a reference model */
@@ -781,7 +797,7 @@ static void op_alloc(bool header)
 			}
 		}
 	}
-	seg = pcache_space_find(dev.owner, m.count, dev.used[id], m.quota[id]);
+	seg = pcache_space_find(dev.owner, NULL, m.count, dev.used[id], m.quota[id]);
 	if (seg != expect)
 		model_fail("backing %u (%u of %u used) got segment %d, expected %d",
 			   id, dev.used[id], m.quota[id], (int)seg, (int)expect);
@@ -952,6 +968,7 @@ int main(void)
 		cmocka_unit_test_setup(test_quota_bad_table, table_setup),
 		cmocka_unit_test(test_find_within_quota),
 		cmocka_unit_test(test_find_skips_owned),
+		cmocka_unit_test(test_find_skips_bad),
 		cmocka_unit_test(test_alloc_stops_at_quota),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test_setup(test_seg_owner, table_setup),
