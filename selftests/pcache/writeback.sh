@@ -236,26 +236,29 @@ block_sum() {
 }
 
 # An older write held between its append and its index insertion
-# (write_index_delay_ms, 60 s: the push below must end within it) while a newer write of the same block
-# completes; with writeback running at once, both are written back (the
-# backing device gets the newer), and 96 MiB of other writes through the
-# 64 MiB share reclaim the newer one's segment, dropping its extent.  The
-# older key, landing after that, must not fill the hole: the disk returns
-# what the backing device holds.
+# (write_index_delay_ms, 60 s: the push below must end within it) while a
+# newer write of the same block completes; with writeback running at once,
+# both are written back (the backing device gets the newer), and 96 MiB of
+# other writes through the 64 MiB share reclaim the newer one's segment,
+# dropping its extent.  The older key, landing after that, must not fill
+# the hole: the disk returns what the backing device holds.  The older
+# write runs on CPU 0, the others on CPU 1: each CPU appends to a segment
+# of its own, and the older write's segment cannot be reclaimed while its
+# key is on its way, so the newer one must be elsewhere.
 test_late_insert() {
 	local reclaimed held new
 	reclaimed=$(stat_of segments_reclaimed)
 	echo 0 >"$B/writeback_delay_ms"
 	echo 60000 >"$INDEX_DELAY"
-	pattern "$seed-old" 4096 |
+	pattern "$seed-old" 4096 | taskset -c 0 \
 		dd of=/dev/pcache0 bs=4096 seek=$((LATE_MIB * 256)) oflag=direct status=none &
 	held=$!
 	wait_for 10 "the older write held before its index insertion" write_in_flight || return
 	echo 0 >"$INDEX_DELAY"
-	pattern "$seed-new" 4096 |
+	pattern "$seed-new" 4096 | taskset -c 1 \
 		dd of=/dev/pcache0 bs=4096 seek=$((LATE_MIB * 256)) oflag=direct status=none ||
 		fail "the newer write failed"
-	head -c $((PUSH_LEN_MIB << 20)) /dev/urandom |
+	head -c $((PUSH_LEN_MIB << 20)) /dev/urandom | taskset -c 1 \
 		dd of=/dev/pcache0 bs=1M seek="$PUSH_MIB" iflag=fullblock oflag=direct status=none ||
 		fail "the writes that push the segments out failed"
 	echo "segments reclaimed meanwhile: $(($(stat_of segments_reclaimed) - reclaimed))"
