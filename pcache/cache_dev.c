@@ -84,21 +84,19 @@ void pcache_cache_write_table(struct pcache_cache *cache,
 }
 
 /*
- * Does the pmem device know of bad blocks (media errors found by a scrub or
- * a machine check) in [@off, @off + @len) of the cache device?  If so, the
- * first bad range overlapping it, in bytes of the cache device, clipped to
- * start at @off, goes to @bad_off and @bad_len (may be NULL).  One load
- * when the device has none.
+ * The slow part of pcache_pmem_known_bad(), for a pmem device that knows of
+ * bad blocks (media errors found by a scrub or a machine check): are any in
+ * [@off, @off + @len) of the cache device?  If so, the first bad range
+ * overlapping it, in bytes of the cache device, clipped to start at @off,
+ * goes to @bad_off and @bad_len (may be NULL).
  */
-bool pcache_pmem_known_bad(struct pcache_cache *cache, u64 off, u64 len,
+bool pcache_pmem_check_bad(struct pcache_cache *cache, u64 off, u64 len,
 			   u64 *bad_off, u64 *bad_len)
 {
-	struct block_device *bdev = cache->pmem.bdev;
-	struct badblocks *bb = bdev->bd_disk->bb;
-	sector_t part = get_start_sect(bdev), first_bad, bad_sectors, start, end;
+	struct badblocks *bb = cache->pmem_bb;
+	sector_t part = get_start_sect(cache->pmem.bdev);
+	sector_t first_bad, bad_sectors, start, end;
 
-	if (!bb || !READ_ONCE(bb->count) || !len)
-		return false;
 	start = part + (off >> SECTOR_SHIFT);
 	end = part + DIV_ROUND_UP(off + len, SECTOR_SIZE);
 	if (!pcache_badblocks_check(bb, start, end - start, &first_bad,
@@ -439,6 +437,7 @@ int pcache_cache_register(const char *path, bool format, bool force,
 		pcache_explain_open_error(path, ret);
 		goto out_put;
 	}
+	cache->pmem_bb = cache->pmem.bdev->bd_disk->bb;
 	ret = pcache_cache_map(cache);
 	if (ret)
 		goto out_unmap;

@@ -21,6 +21,7 @@
 #ifndef _PCACHE_H
 #define _PCACHE_H
 
+#include <linux/badblocks.h>
 #include <linux/bio.h>
 #include <linux/blk-mq.h>
 #include <linux/device.h>
@@ -53,6 +54,7 @@ struct pcache_cache {
 
 	char path[PCACHE_PATH_SIZE];
 	struct pcache_bdev pmem;
+	struct badblocks *pmem_bb;	/* the pmem disk's, lives as long */
 	struct dax_device *dax_dev;
 	void *kaddr;			/* the whole device, mapped with DAX */
 	u64 size;			/* bytes mapped */
@@ -263,8 +265,24 @@ int pcache_cache_register(const char *path, bool format, bool force,
 			  u32 segment_size, u64 sb_flags);
 int pcache_cache_unregister(int id);
 bool pcache_is_cache_device(dev_t devt);
-bool pcache_pmem_known_bad(struct pcache_cache *cache, u64 off, u64 len,
+bool pcache_pmem_check_bad(struct pcache_cache *cache, u64 off, u64 len,
 			   u64 *bad_off, u64 *bad_len);
+
+/*
+ * Whether [@off, @off + @len) of the cache device holds a known bad block;
+ * if so and @bad_off, the first bad range in it.  Inline because every read
+ * hit asks, and a device without bad blocks answers with two loads.
+ */
+static inline bool pcache_pmem_known_bad(struct pcache_cache *cache, u64 off,
+					 u64 len, u64 *bad_off, u64 *bad_len)
+{
+	struct badblocks *bb = cache->pmem_bb;
+
+	if (likely(!bb || !READ_ONCE(bb->count)) || !len)
+		return false;
+	return pcache_pmem_check_bad(cache, off, len, bad_off, bad_len);
+}
+
 void pcache_cache_write_table(struct pcache_cache *cache,
 			      struct pcache_backing_table *table);
 extern const struct device_type pcache_cache_type;
