@@ -228,6 +228,30 @@ static bool pcache_seg_get(struct pcache_backing *backing, u32 *seg)
 	return true;
 }
 
+/*
+ * @seg, owned by @backing and written back, becomes free.  Its header is
+ * erased first (persisted before another owner can take it): pmem then
+ * names a backing device only in the segments that backing owns, and the
+ * registration's scan can hold every backing to its quota
+ * (pcache_cache_scan_segments()).  A header in a known bad block is not
+ * written; the scan treats it as free already.
+ */
+void pcache_seg_put(struct pcache_backing *backing, u32 seg)
+{
+	struct pcache_cache *cache = backing->cache;
+	static const u64 no_header[2];
+
+	if (!pcache_pmem_known_bad(cache, pcache_seg_offset(cache, seg),
+				   sizeof(no_header), NULL, NULL)) {
+		memcpy_flushcache(pcache_seg_addr(cache, seg, 0), no_header,
+				  sizeof(no_header));
+		pmem_wmb();
+	}
+	spin_lock(&cache->seg_lock);
+	pcache_space_put(cache->seg_owner, seg, &backing->segs_used);
+	spin_unlock(&cache->seg_lock);
+}
+
 /* Open a segment for a head: a header with a new random gen, persisted. */
 static bool pcache_head_open(struct pcache_backing *backing,
 			     struct pcache_head *head)
@@ -923,12 +947,8 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 		keys += pcache_replay_segment(backing, seg, recs, &max_seq);
 		replayed++;
 		/* All on the backing device already: free. */
-		if (state->clean_keys == state->keys) {
-			spin_lock(&cache->seg_lock);
-			pcache_space_put(cache->seg_owner, seg,
-					 &backing->segs_used);
-			spin_unlock(&cache->seg_lock);
-		}
+		if (state->clean_keys == state->keys)
+			pcache_seg_put(backing, seg);
 	}
 	kfree(recs);
 	atomic64_set(&backing->seq, max(max_seq, backing->clean_seq));

@@ -153,8 +153,9 @@ u32 pcache_space_owned(const u8 *owner, u32 segment_count, u8 tag)
 /*
  * After the map's rebuild: the first backing device that owns more segments
  * than its quota (with *@owned set to how many), or -1.  pcache never takes
- * more, so only damaged or forged segment headers make one; left so, it
- * would keep another backing device from a segment of its own quota.
+ * more, and erases a segment's header before it frees the segment, so only
+ * damaged or forged segment headers make one; left so, it would keep
+ * another backing device from a segment of its own quota.
  */
 int pcache_space_over_quota(const struct pcache_backing_table *table,
 			    const u8 *owner, u32 segment_count, u32 *owned)

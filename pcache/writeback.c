@@ -779,9 +779,7 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 		pcache_wb_unindex_seg(backing, seg);
 		/* Before the segment is free: a new owner resets its state. */
 		clean_bytes -= cache->segs[seg].clean_data_end - data_off;
-		spin_lock(&cache->seg_lock);
-		pcache_space_put(cache->seg_owner, seg, &backing->segs_used);
-		spin_unlock(&cache->seg_lock);
+		pcache_seg_put(backing, seg);
 	}
 	WRITE_ONCE(backing->segs_clean, nr - freed);
 	WRITE_ONCE(backing->clean_bytes, clean_bytes);

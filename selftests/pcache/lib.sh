@@ -86,7 +86,8 @@ with open("/dev/pmem0", "rb") as f:
     for base in range(first, first + count * seg_size, seg_size):
         f.seek(base)
         hdr = f.read(64)
-        if hdr[16:32] != cache_uuid:
+        # Free (reclaim erases the magic) or of another cache.
+        if hdr[8:16] != b"pcseg\0\0\1" or hdr[16:32] != cache_uuid:
             continue
         gen, = struct.unpack_from("<Q", hdr, 56)
         f.seek(base + KEYS)
@@ -104,6 +105,29 @@ with open("/dev/pmem0", "rb") as f:
 if found is None:
     sys.exit("no record of sector %d in the log" % sector)
 print(found[1])
+PY
+}
+
+# seg_headers_naming UUID: how many segments of the cache on /dev/pmem0 have
+# a header naming the backing device with UUID (its sysfs uuid).  A
+# registration counts them as the backing's: they must be the segments it
+# owns (segments_used), no more.
+seg_headers_naming() {
+	python3 - "$1" <<'PY'
+import os, struct, sys
+SEG_MAGIC = 0x0100006765736370
+backing_uuid = bytes.fromhex(sys.argv[1].replace("-", ""))
+fd = os.open("/dev/pmem0", os.O_RDONLY)
+sb = os.pread(fd, 64, 4096)
+cache_uuid = sb[16:32]
+first, = struct.unpack_from("<Q", sb, 48)
+seg_size, count = struct.unpack_from("<II", sb, 56)
+named = 0
+for seg in range(count):
+    hdr = os.pread(fd, 64, first + seg * seg_size)
+    magic, = struct.unpack_from("<Q", hdr, 8)
+    named += magic == SEG_MAGIC and hdr[16:32] == cache_uuid and hdr[32:48] == backing_uuid
+print(named)
 PY
 }
 
