@@ -815,6 +815,7 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		.data_end = pcache_seg_data_offset(cache->segment_size),
 		.segment_size = cache->segment_size,
 		.backing_sectors = backing->sectors,
+		.block_mask = pcache_backing_block_mask(backing),
 		.data_crc = cache->data_crc,
 	};
 	struct pcache_seg_header *hdr = (void *)recs;

@@ -313,6 +313,9 @@ int pcache_key_check(const struct pcache_key_record *rec,
 	if (!len || start >= cur->backing_sectors ||
 	    len > cur->backing_sectors - start)
 		return reject(why, "record outside the backing device");
+	/* Requests come in whole blocks: I/O built from this would not. */
+	if ((start | len) & cur->block_mask)
+		return reject(why, "record not in whole blocks of the backing device");
 	if (flags & PCACHE_KEY_F_ZEROES) {
 		/* No data: nothing in the segment to check or to move past. */
 		if (flags & PCACHE_KEY_F_CLEAN)

@@ -47,6 +47,7 @@ struct pcache_replay_cursor {
 	u32 data_end;		/* end of the previous record's data */
 	u32 segment_size;
 	u64 backing_sectors;	/* size of the backing device */
+	u32 block_mask;		/* its logical block, in sectors, minus 1 */
 	bool data_crc;		/* the cache has PCACHE_SB_F_DATA_CRC */
 };
 

@@ -376,6 +376,13 @@ pcache_backing_entry(struct pcache_backing *backing)
 	return &backing->cache->table->entries[backing->id];
 }
 
+/* The recorded logical block size (the device's, checked at open), as a mask. */
+static inline u32 pcache_backing_block_mask(struct pcache_backing *backing)
+{
+	return (le32_to_cpu(pcache_backing_entry(backing)->logical_block_size) >>
+		SECTOR_SHIFT) - 1;
+}
+
 /* Byte offset of segment @seg in the cache device. */
 static inline u64 pcache_seg_offset(struct pcache_cache *cache, u32 seg)
 {

@@ -233,6 +233,7 @@ static void pcache_wb_cursor(struct pcache_backing *backing, u32 seg,
 		.data_end = state->clean_data_end,
 		.segment_size = cache->segment_size,
 		.backing_sectors = backing->sectors,
+		.block_mask = pcache_backing_block_mask(backing),
 		.data_crc = cache->data_crc,
 	};
 }

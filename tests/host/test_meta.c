@@ -1151,6 +1151,33 @@ static void test_key_log(void **state)
 	assert_rejected(key_check(&rec, &cur), -EUCLEAN, "outside its place");
 }
 
+/* On a backing device of 4 KiB blocks, records come in whole blocks. */
+static void test_key_whole_blocks(void **state)
+{
+	const u32 data = pcache_seg_data_offset(SEG_SIZE);
+	struct pcache_replay_cursor cur = log_cursor();
+	struct pcache_key_record rec;
+
+	(void)state;
+	cur.block_mask = 7;
+	rec = log_record(1, 8, 16, data);
+	assert_int_equal(key_check(&rec, &cur), 0);
+	rec = log_record(2, 4, 8, cur.data_end);
+	assert_rejected(key_check(&rec, &cur), -EUCLEAN, "whole blocks");
+	rec = log_record(2, 8, 9, cur.data_end);
+	assert_rejected(key_check(&rec, &cur), -EUCLEAN, "whole blocks");
+	assert_int_equal(cur.prev_seq, 1);
+	/* Zeroes too: writeback sends them as they are. */
+	rec = log_record(2, 1, 8, 0);
+	rec.flags = cpu_to_le32(PCACHE_KEY_F_ZEROES);
+	pcache_key_seal(&rec);
+	assert_rejected(key_check(&rec, &cur), -EUCLEAN, "whole blocks");
+	/* 512-byte blocks: any sector. */
+	cur = log_cursor();
+	rec = log_record(1, 3, 5, data);
+	assert_int_equal(key_check(&rec, &cur), 0);
+}
+
 /* Every way a record ends replay, and the cursor stays where it was. */
 static void test_key_rejects(void **state)
 {
@@ -1564,6 +1591,7 @@ int main(void)
 		cmocka_unit_test(test_seg_header),
 		cmocka_unit_test(test_key_seal),
 		cmocka_unit_test(test_key_log),
+		cmocka_unit_test(test_key_whole_blocks),
 		cmocka_unit_test(test_key_rejects),
 		cmocka_unit_test(test_key_zeroes),
 
