@@ -952,7 +952,19 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 			pcache_seg_put(backing, seg);
 	}
 	kfree(recs);
-	atomic64_set(&backing->seq, max(max_seq, backing->clean_seq));
+	max_seq = max(max_seq, backing->clean_seq);
+	/*
+	 * Checks let seqs reach PCACHE_SEQ_MAX, which 2^62 writes never do:
+	 * at it, the next write's record would end its segment's log at the
+	 * next replay.  Only damaged or forged metadata gets here.
+	 */
+	if (max_seq >= PCACHE_SEQ_MAX) {
+		pr_err("cache%d: backing%u: its sequence numbers are used up (%llu): damaged or forged metadata; refusing it\n",
+		       cache->id, backing->id, max_seq);
+		ret = -EUCLEAN;
+		goto out_wb;
+	}
+	atomic64_set(&backing->seq, max_seq);
 	pcache_index_stats(&backing->index, &extents, &sectors);
 	if (replayed)
 		pr_info("cache%d: backing%u: replayed %llu keys from %u segments in %lld us: %llu KiB cached in %llu extents, %llu KiB not written back\n",

@@ -7,6 +7,7 @@
 # is damaged in pmem (a flipped byte, a torn record, a record of an earlier
 # lap or out of sequence, each with a valid CRC), and registering again must
 # serve blocks 0..K-1 from the cache and nothing of K..N-1, without a crash.
+# A record holding the last seq there is refuses the backing device instead.
 # The segment and the record are found by their contents: the disk's
 # partition scan at attach makes read cache fills, whose records may come
 # first.
@@ -96,7 +97,7 @@ restore_segment() {
 }
 
 # Edit the record of block K in pmem, before the module is loaded.
-# flip | torn | lap | seq
+# flip | torn | lap | seq | seqmax
 damage_record() {
 	python3 - "$1" $((SEGMENT_MIB * 1048576 + KEYS_OFFSET)) $((K * 8)) <<'PY'
 import struct, sys
@@ -134,6 +135,9 @@ with open("/dev/pmem0", "r+b", buffering=0) as f:
     elif mode == "seq":
         rec[8:16] = prev[8:16]                # seq not above the previous
         seal(rec)
+    elif mode == "seqmax":
+        rec[8:16] = struct.pack("<Q", 1 << 62) # PCACHE_SEQ_MAX: used up
+        seal(rec)
     f.seek(base + 64 * k)
     f.write(rec)
 PY
@@ -167,6 +171,20 @@ damaged() {
 	check_prefix "$K"
 }
 
+# A record at the last seq there is leaves none for the next write: the
+# backing device is refused, with the reason, and the cache still goes.
+seq_used_up() {
+	restore_segment
+	damage_record seqmax
+	load_pcache
+	echo path=/dev/pmem0 >/sys/bus/pcache/register
+	[ "$(cat "$CACHE/backing0/state")" = missing ] || fail "backing0 is $(cat "$CACHE/backing0/state")"
+	[ ! -e /dev/pcache0 ] || fail "/dev/pcache0 appeared"
+	dmesg | grep 'pcache: .*sequence numbers are used up' || fail "no log line says why"
+	echo cache=0 >/sys/bus/pcache/unregister
+	rmmod pcache
+}
+
 intact_then_detach() {
 	local i
 	restore_segment
@@ -182,7 +200,7 @@ intact_then_detach() {
 MODES=(flip torn lap seq)
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan $((${#MODES[@]} + 2))
+	ktap_plan $((${#MODES[@]} + 3))
 	ktap_test "write $N blocks through one CPU's log" setup
 	pcvm-reboot
 	;;
@@ -193,6 +211,7 @@ case "$PCACHE_PHASE" in
 		ktap_test "a $mode record ends replay; the records before it are served" damaged "$mode"
 		pcvm-reboot
 	else
+		ktap_test "a record with the last seq: the backing is refused, the log says why" seq_used_up
 		ktap_test "the intact log serves all blocks; detach writes them back" intact_then_detach
 		ktap_finish
 	fi
