@@ -42,8 +42,9 @@
  * frozen.  Entering none drops the index: writes in mode none do not look
  * at it, so nothing it holds stays true.  Leaving a mode that sent writes
  * to the backing device flushes the backing device's write cache before
- * the disk stops advertising one.  The table on pmem records the new mode
- * only when it is in force.
+ * the disk stops advertising one; leaving writeback advertises it before
+ * the freeze (pcache_mode_advertise_cache()).  The table on pmem records
+ * the new mode only when it is in force.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -235,6 +236,32 @@ static int pcache_mode_switch_begin(struct pcache_backing *backing)
 }
 
 /*
+ * Leaving writeback: advertise the write cache and FUA of @mode before the
+ * freeze.  The block layer strips FLUSH and FUA from a bio before it waits
+ * to enter the queue, by the limits in force then: a bio submitted during
+ * the frozen drain runs in @mode after it, and must keep them.  Writeback
+ * serves both meanwhile as it serves any write (durable on completion).
+ */
+static int pcache_mode_advertise_cache(struct pcache_backing *backing,
+				       u32 mode)
+{
+	struct pcache_disk_limits lim, next;
+	struct pcache_limits_update upd;
+	int ret;
+
+	pcache_disk_mode_limits(backing, mode, &next);
+	pcache_limits_start(backing->disk, &upd);
+	pcache_disk_mode_limits(backing, backing->mode, &lim);
+	lim.write_cache = next.write_cache;
+	lim.fua = next.fua;
+	ret = pcache_limits_commit(backing->disk, &upd, &lim);
+	if (ret)
+		pr_err("cache%d: backing%u: mode: the disk refused to advertise a write cache: %d; still writeback\n",
+		       backing->cache->id, backing->id, ret);
+	return ret;
+}
+
+/*
  * Switch @backing to @mode: see the top of this file.  Interrupted while
  * it writes back (a signal), it leaves everything as it was.
  */
@@ -274,6 +301,11 @@ static int pcache_mode_switch(struct pcache_backing *backing, u32 mode)
 			goto out_interrupted;
 	}
 
+	if (old == PCACHE_MODE_WRITEBACK) {
+		ret = pcache_mode_advertise_cache(backing, mode);
+		if (ret)
+			goto out_end;
+	}
 	pcache_limits_start(backing->disk, &upd);
 	memflags = pcache_freeze_queue(q);
 	if (old == PCACHE_MODE_WRITEBACK) {

@@ -235,15 +235,23 @@ attr_is() {
 	[ "$got" = "$2" ] || fail "$1 is '$got', expected '$2'"
 }
 
-# write_errno FILE VALUE: the errno name of one write(2) of VALUE, or OK.
-write_errno() {
-	python3 -c 'import errno, os, sys
+# python3 -c "$WRITE_ERRNO" FILE VALUE: the errno name of one write(2) of
+# VALUE, or OK.  SIGUSR1 interrupts the write (EINTR), for commands that
+# wait: run it in the background itself, for its pid.
+WRITE_ERRNO='import errno, os, signal, sys
+def interrupted(*_):
+    raise InterruptedError(errno.EINTR, "interrupted")
+signal.signal(signal.SIGUSR1, interrupted)
 try:
     fd = os.open(sys.argv[1], os.O_WRONLY)
     os.write(fd, sys.argv[2].encode())
     print("OK")
 except OSError as e:
-    print(errno.errorcode[e.errno])' "$1" "$2"
+    print(errno.errorcode[e.errno])'
+
+# write_errno FILE VALUE: as above.
+write_errno() {
+	python3 -c "$WRITE_ERRNO" "$1" "$2"
 }
 
 # refused_einval FILE VALUE: writing VALUE to FILE fails with EINVAL, logs

@@ -196,17 +196,7 @@ switch_waits_for_writeback() {
 	put_area "/dev/$DISK" 0 4 "dm-$PCACHE_RUN_ID"
 	[ "$(cat "$B/dirty_bytes")" -ge $((4 * MIB)) ] ||
 		fail "only $(cat "$B/dirty_bytes") bytes dirty"
-	# A write(2) that SIGUSR1 interrupts: the handler raises EINTR.
-	python3 -c 'import errno, os, signal, sys
-def interrupted(*_):
-    raise InterruptedError(errno.EINTR, "interrupted")
-signal.signal(signal.SIGUSR1, interrupted)
-try:
-    fd = os.open(sys.argv[1], os.O_WRONLY)
-    os.write(fd, sys.argv[2].encode())
-    print("OK")
-except OSError as e:
-    print(errno.errorcode[e.errno])' "$B/mode" writearound >/tmp/switch.out &
+	python3 -c "$WRITE_ERRNO" "$B/mode" writearound >/tmp/switch.out &
 	pid=$!
 	sleep 3
 	[ "$(cat /tmp/switch.out)" = "" ] || fail "the switch ended with the backing device failing: $(cat /tmp/switch.out)"
@@ -225,6 +215,43 @@ except OSError as e:
 	dm_table "$(linear_table)"
 	switch_to writearound
 	expect_area "$LOWER" 0 4 "dm-$PCACHE_RUN_ID" "the healed switch did not write back"
+}
+
+# Leaving writeback, the disk advertises the backing device's write cache
+# before the frozen drain: the block layer drops FLUSH and FUA of bios
+# submitted meanwhile by the limits in force, and they run in the new mode.
+# With the backing device failing, the frozen drain waits until interrupted.
+advertise_before_drain() {
+	local pid theirs seen=""
+	use_backing "$DEV"
+	theirs=$(cat "/sys/dev/block/$((0x$(stat -c %t "$DEV"))):$((0x$(stat -c %T "$DEV")))/queue/write_cache")
+	[ "$theirs" = "write back" ] || fail "the dm device shows '$theirs': nothing to advertise"
+	switch_to writeback
+	dm_table "$(error_table)"
+	# Under the first drain's target (a sixteenth of the quota): straight
+	# to the frozen one.
+	put_area "/dev/$DISK" 8 1 "adv-$PCACHE_RUN_ID"
+	python3 -c "$WRITE_ERRNO" "$B/mode" writethrough >/tmp/switch.out &
+	pid=$!
+	for _ in $(seq 50); do
+		if [ "$(cat "/sys/block/$DISK/queue/write_cache")" = "write back" ]; then
+			seen=1
+			break
+		fi
+		sleep 0.1
+	done
+	echo "during the drain: mode $(cat "$B/mode"), write_cache $(cat "/sys/block/$DISK/queue/write_cache")"
+	[ "$(cat /tmp/switch.out)" = "" ] || fail "the switch ended with the backing device failing: $(cat /tmp/switch.out)"
+	[ -n "$seen" ] || fail "the disk did not advertise a write cache before the drain"
+	[ "$(cat "$B/mode")" = writeback ] || fail "the mode changed before the drain ended"
+	kill -USR1 "$pid"
+	wait "$pid" || true
+	[ "$(cat /tmp/switch.out)" = EINTR ] || fail "the interrupted switch returned $(cat /tmp/switch.out)"
+	[ "$(cat "/sys/block/$DISK/queue/write_cache")" = "write through" ] ||
+		fail "the interrupted switch left the disk advertising a write cache"
+	dm_table "$(linear_table)"
+	switch_to writearound
+	expect_area "$LOWER" 8 1 "adv-$PCACHE_RUN_ID" "the switch did not write back"
 }
 
 # fio verifies 4 jobs' writes while the mode changes every second.
@@ -315,7 +342,7 @@ teardown() {
 
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan 13
+	ktap_plan 14
 	ktap_test "a cache, a backing device in writeback, a dm-linear one" setup
 	ktap_test "mode refuses unknown modes (EINVAL, one log line, unchanged)" refuses_bad_modes
 	ktap_test "the disk's write cache follows the mode" write_cache_follows_mode
@@ -325,6 +352,8 @@ case "$PCACHE_PHASE" in
 	ktap_test "none forgets the cache: data written in none wins afterwards" none_forgets
 	ktap_test "leaving writeback waits for a failing backing, can be interrupted; detach refused" \
 		switch_waits_for_writeback
+	ktap_test "leaving writeback advertises the backing's write cache before the frozen drain" \
+		advertise_before_drain
 	ktap_test "fio verify while the mode switches every second, then on the backing alone" \
 		switch_under_io
 	ktap_test "overlapping writes and reads: the cache and the backing device agree" \
@@ -333,7 +362,7 @@ case "$PCACHE_PHASE" in
 	pcvm-powercut "with modes set"
 	;;
 2)
-	KTAP_NUM=11
+	KTAP_NUM=12
 	ktap_test "after the power cut, each backing device is back in its mode" modes_after_cut
 	ktap_test "detach, unregister, remove the dm device, rmmod" teardown
 	ktap_finish
