@@ -191,6 +191,20 @@ static int pcache_pmem_to_rq(struct request *rq, u32 off, const void *src,
 	return ret;
 }
 
+/* Segments @backing may still take, counted up to @most. */
+u32 pcache_backing_room(struct pcache_backing *backing, u32 most)
+{
+	struct pcache_cache *cache = backing->cache;
+	u32 room;
+
+	spin_lock(&cache->seg_lock);
+	room = pcache_space_room(cache->seg_owner, cache->seg_bad,
+				 cache->segment_count, backing->segs_used,
+				 backing->quota, most);
+	spin_unlock(&cache->seg_lock);
+	return room;
+}
+
 /* Take a free segment for @backing within its quota, or return false. */
 static bool pcache_seg_get(struct pcache_backing *backing, u32 *seg)
 {

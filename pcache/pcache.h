@@ -306,6 +306,7 @@ blk_status_t pcache_cache_write(struct pcache_backing *backing,
 void pcache_cache_read(struct pcache_backing *backing, struct request *rq);
 void pcache_head_close(struct pcache_backing *backing, struct pcache_head *head);
 void pcache_seg_put(struct pcache_backing *backing, u32 seg);
+u32 pcache_backing_room(struct pcache_backing *backing, u32 most);
 bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 		       struct pcache_fill *fill, u32 rq_off, sector_t pos,
 		       u32 *len, u32 key_flags, struct pcache_key *key);

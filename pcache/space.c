@@ -116,6 +116,22 @@ u32 pcache_space_find(const u8 *owner, const u8 *bad, u32 segment_count,
 	return PCACHE_SPACE_NONE;
 }
 
+/*
+ * How many segments a backing device that uses @used of its @quota may still
+ * take, counted up to @most: the rest of its quota, or fewer when known bad
+ * blocks (@bad) leave fewer free segments than the quotas reserve.
+ */
+u32 pcache_space_room(const u8 *owner, const u8 *bad, u32 segment_count,
+		      u32 used, u32 quota, u32 most)
+{
+	u32 seg, n = 0;
+
+	most = min_t(u32, most, used < quota ? quota - used : 0);
+	for (seg = 0; seg < segment_count && n < most; seg++)
+		n += !owner[seg] && !(bad && bad[seg]);
+	return n;
+}
+
 /* @seg, owned by the backing device whose count is @used, becomes free. */
 void pcache_space_put(u8 *owner, u32 seg, u32 *used)
 {

@@ -36,6 +36,8 @@ u8 pcache_space_seg_owner(const struct pcache_backing_table *table,
 
 u32 pcache_space_find(const u8 *owner, const u8 *bad, u32 segment_count,
 		      u32 used, u32 quota);
+u32 pcache_space_room(const u8 *owner, const u8 *bad, u32 segment_count,
+		      u32 used, u32 quota, u32 most);
 void pcache_space_put(u8 *owner, u32 seg, u32 *used);
 u32 pcache_space_release(u8 *owner, u32 segment_count, u8 tag);
 u32 pcache_space_owned(const u8 *owner, u32 segment_count, u8 tag);

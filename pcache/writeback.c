@@ -180,8 +180,8 @@ void pcache_wb_seg_opened(struct pcache_backing *backing)
 	if (pcache_wb_dirty_segs(backing) * 100 >=
 	    backing->quota * READ_ONCE(backing->dirty_high_percent))
 		pcache_wb_kick(backing, true);
-	else if (READ_ONCE(backing->segs_used) + backing->segs_reserve >
-		 backing->quota)
+	else if (pcache_backing_room(backing, backing->segs_reserve) <
+		 backing->segs_reserve)
 		pcache_wb_kick_reclaim(backing);
 }
 
@@ -765,7 +765,7 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 		wb->heap[nr++] = src;
 	}
 
-	free = backing->quota - min(READ_ONCE(backing->segs_used), backing->quota);
+	free = pcache_backing_room(backing, 2 * reserve);
 	if (free < reserve || wq_has_sleeper(&backing->space_wait) ||
 	    (READ_ONCE(backing->fill_room_asked) && free < 2 * reserve))
 		/* Twice the reserve free, or one segment for a waiting write. */
@@ -890,6 +890,31 @@ static void pcache_wb_work(struct work_struct *work)
 }
 
 /*
+ * @backing is below its quota and finds no free segment: ask every other
+ * attached backing device of the cache to reclaim.  With the table lock
+ * only if it is free: a control command may hold it for long, and the
+ * waiter asks again.
+ */
+static void pcache_wb_starved(struct pcache_backing *backing)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct pcache_backing *other;
+	u32 id;
+
+	pr_warn_ratelimited("cache%d: backing%u: below its quota, no good segment is free (known bad blocks): asking the other backing devices to reclaim\n",
+			    cache->id, backing->id);
+	if (!mutex_trylock(&cache->lock))
+		return;
+	for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
+		other = cache->backings[id];
+		if (other && other != backing &&
+		    other->state == PCACHE_BACKING_ATTACHED)
+			pcache_wb_kick_reclaim(other);
+	}
+	mutex_unlock(&cache->lock);
+}
+
+/*
  * A write found no segment: wait for reclaim.  Only when writeback has been
  * failing for failing_timeout_ms does the write fail (-EIO), rather than
  * hang for as long as the backing device is dead.
@@ -904,8 +929,20 @@ int pcache_wb_wait_for_room(struct pcache_backing *backing)
 	atomic64_inc(&backing->waits_for_space);
 	for (;;) {
 		prepare_to_wait(&backing->space_wait, &wait, TASK_UNINTERRUPTIBLE);
-		if (READ_ONCE(backing->segs_used) < backing->quota)
+		if (pcache_backing_room(backing, 1))
 			break;
+		/*
+		 * Below its quota, yet no segment: known bad blocks left fewer
+		 * than the quotas reserve, and other backing devices hold the
+		 * rest.  Their reclaim frees what they hold clean; asked here,
+		 * and again every second, as their reclaim wakes only theirs.
+		 */
+		if (READ_ONCE(backing->segs_used) < backing->quota) {
+			pcache_wb_kick(backing, true);
+			pcache_wb_starved(backing);
+			schedule_timeout(HZ);
+			continue;
+		}
 		/*
 		 * A round that fails wakes us to start the clock; the work
 		 * retries on its own then, kicking it would only hammer a

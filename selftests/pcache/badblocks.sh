@@ -11,7 +11,8 @@
 # with EIO (counted), the rest of the data reads back; writeback refuses to
 # write it over the backing device's data until a newer write replaces it;
 # segments with bad blocks are never taken again, whether the blocks were
-# known at registration or found later.  Bad blocks in pcache's own
+# known at registration or found later, and a quota larger than the good
+# segments left makes writes wait for reclaim.  Bad blocks in pcache's own
 # metadata refuse the registration with a reason.
 #
 # pcvm: disks=1 timeout=600
@@ -205,6 +206,36 @@ bad_never_taken() {
 	echo cache=0 >"$SYS/unregister"
 }
 
+# Bad blocks in all but a few segments, and a backing device whose quota is
+# the whole cache: its quota says room where no good segment is free.  Its
+# writes must wait for reclaim of the good ones (they used to spin in
+# queue_rq for ever).
+quota_over_bad() {
+	local count seg good=0
+	geometry
+	count=$(sb_field 60 '<I')
+	for ((seg = 12; seg < count; seg++)); do
+		mark_bad $((FIRST + seg * SEG_SIZE + SEG_SIZE / 2))
+	done
+	echo path=/dev/pmem0 >"$SYS/register" || fail "registration refused"
+	echo "segments_bad: $(cat "$CACHE/segments_bad") of $count"
+	good=$((count - $(cat "$CACHE/segments_bad")))
+	attach_backing "$(backing_path 0)" size=$((count * SEG_SIZE))
+	echo 0 >"$B/writeback_delay_ms"
+	echo "quota: $(cat "$B/segments_total") segments, $good without known bad blocks"
+	head -c $((96 * MIB)) /dev/urandom >/tmp/pcache-over-bad
+	dd if=/tmp/pcache-over-bad of=/dev/pcache0 bs=1M seek=8 oflag=direct status=none ||
+		fail "writes failed"
+	echo "segments reclaimed: $(cat "$B/segments_reclaimed"), waits for space: $(cat "$B/waits_for_space")"
+	[ "$(cat "$B/segments_reclaimed")" -gt 0 ] || fail "nothing was reclaimed"
+	cmp <(dd if=/dev/pcache0 bs=1M skip=8 count=96 iflag=direct status=none) \
+		/tmp/pcache-over-bad || fail "the data does not read back"
+	echo "backing=0" >"$CACHE/detach"
+	cmp <(dd if="$(backing_path 0)" bs=1M skip=8 count=96 iflag=direct status=none) \
+		/tmp/pcache-over-bad || fail "the backing device does not hold the data"
+	echo cache=0 >"$SYS/unregister"
+}
+
 metadata_bad() {
 	local got
 	mark_bad 8192
@@ -220,7 +251,7 @@ metadata_bad() {
 
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan 7
+	ktap_plan 8
 	ktap_test "a cache with dirty data in its log" setup
 	pcvm-powercut "with dirty data in the log"
 	;;
@@ -234,6 +265,8 @@ case "$PCACHE_PHASE" in
 	ktap_test "a newer write of the range reads back and is written back" overwrite_heals
 	ktap_test "segments with bad blocks, known before or found after, are never taken" \
 		bad_never_taken
+	ktap_test "a quota over segments with bad blocks: writes wait for reclaim, never spin" \
+		quota_over_bad
 	ktap_test "bad blocks in the metadata refuse the registration (EIO, a reason)" metadata_bad
 	ktap_finish
 	;;

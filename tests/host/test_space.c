@@ -297,6 +297,33 @@ static void test_alloc_stops_at_quota(void **state)
 	assert_int_equal(owner[17], pcache_space_tag(1));
 }
 
+/* Room is the quota's rest, unless bad segments leave fewer free ones. */
+static void test_room(void **state)
+{
+	u8 owner[16] = {}, bad[16] = {};
+	u32 seg;
+
+	(void)state;
+	assert_int_equal(pcache_space_room(owner, bad, 16, 0, 8, 100), 8);
+	assert_int_equal(pcache_space_room(owner, NULL, 16, 6, 8, 100), 2);
+	assert_int_equal(pcache_space_room(owner, bad, 16, 8, 8, 100), 0);
+	assert_int_equal(pcache_space_room(owner, bad, 16, 9, 8, 100), 0);
+	assert_int_equal(pcache_space_room(owner, bad, 16, 0, 8, 3), 3);
+	/* Another backing holds 6, 7 are bad: 3 left for a quota of 8. */
+	for (seg = 0; seg < 6; seg++)
+		owner[seg] = pcache_space_tag(1);
+	for (seg = 6; seg < 13; seg++)
+		bad[seg] = 1;
+	assert_int_equal(pcache_space_room(owner, bad, 16, 0, 8, 100), 3);
+	assert_int_equal(pcache_space_room(owner, bad, 16, 0, 8, 2), 2);
+	/* The same as pcache_space_find() would say: none. */
+	for (seg = 13; seg < 16; seg++)
+		owner[seg] = pcache_space_tag(2);
+	assert_int_equal(pcache_space_room(owner, bad, 16, 3, 8, 100), 0);
+	assert_int_equal(pcache_space_find(owner, bad, 16, 3, 8),
+			 PCACHE_SPACE_NONE);
+}
+
 static void test_release(void **state)
 {
 	u8 owner[32] = {};
@@ -970,6 +997,7 @@ int main(void)
 		cmocka_unit_test(test_find_skips_owned),
 		cmocka_unit_test(test_find_skips_bad),
 		cmocka_unit_test(test_alloc_stops_at_quota),
+		cmocka_unit_test(test_room),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test_setup(test_seg_owner, table_setup),
 		cmocka_unit_test_setup(test_over_quota, table_setup),
