@@ -545,16 +545,25 @@ static int pcache_backing_attach_new(struct pcache_cache *cache,
 out_forget:
 	pcache_bdev_close(&backing->bdev);
 out_forget_closed:
-	/* Its sysfs files stay until device_del(): no disk to show there. */
+	/*
+	 * Its sysfs files stay until device_del(): no disk to show there.
+	 * The slot stays taken until then, as detach keeps it: another
+	 * attach would add a device of the same name.
+	 */
 	backing->state = PCACHE_BACKING_DETACHING;
+	cache->backings[id] = backing;
 	memset(&table->entries[id], 0, sizeof(table->entries[id]));
 	pcache_cache_write_table(cache, table);
 out_unlock:
 	mutex_unlock(&cache->lock);
 	kvfree(table);
 	/* Deleted only now: its sysfs handlers may wait for cache->lock. */
-	if (added)
+	if (added) {
 		device_del(&backing->dev);
+		mutex_lock(&cache->lock);
+		cache->backings[id] = NULL;
+		mutex_unlock(&cache->lock);
+	}
 	if (backing)
 		put_device(&backing->dev);
 	return ret;
