@@ -224,10 +224,12 @@ switch_waits_for_writeback() {
 advertise_before_drain() {
 	local pid theirs seen=""
 	use_backing "$DEV"
+	switch_to writeback
+	# Failing writes over the disk, unlike an error table, keep its cache.
+	modprobe -C /dev/null dm_flakey
+	dm_table "0 $(blockdev --getsz "$LOWER") flakey $LOWER 0 0 1 1 error_writes"
 	theirs=$(cat "/sys/dev/block/$((0x$(stat -c %t "$DEV"))):$((0x$(stat -c %T "$DEV")))/queue/write_cache")
 	[ "$theirs" = "write back" ] || fail "the dm device shows '$theirs': nothing to advertise"
-	switch_to writeback
-	dm_table "$(error_table)"
 	# Under the first drain's target (a sixteenth of the quota): straight
 	# to the frozen one.
 	put_area "/dev/$DISK" 8 1 "adv-$PCACHE_RUN_ID"
