@@ -35,7 +35,10 @@
  * dirty_low_percent), while a write waits for a segment, and while a detach
  * drains the cache.  A segment opened below the reserve starts a round at
  * once.  A failed round leaves everything as it was and is retried a second
- * later.
+ * later, taking half as many records at most: a device that fails briefly
+ * but often (a flaky path, a controller reset) would fail every round that
+ * takes longer than its good windows, for ever.  Each round that succeeds
+ * doubles the limit again, up to PCACHE_WB_BATCH_KEYS.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -98,6 +101,12 @@ struct pcache_wb_source {
 struct pcache_wb_batch {
 	struct pcache_wb_rec recs[PCACHE_WB_BATCH_KEYS];
 	u32 nr;
+	/*
+	 * Records the next round may take: halved after a round fails and
+	 * doubled after one succeeds, so that a device failing briefly but
+	 * often still sees rounds that fit between its failures.
+	 */
+	u32 max_keys;
 	/* The dirty segments being merged: as many as the quota. */
 	struct pcache_wb_source *sources;
 	struct pcache_wb_source **heap;
@@ -327,7 +336,7 @@ static int pcache_wb_collect(struct pcache_backing *backing, u64 *target)
 
 	while (n && heap[0]->seq <= *target) {
 		src = heap[0];
-		if (wb->nr == PCACHE_WB_BATCH_KEYS) {
+		if (wb->nr == wb->max_keys) {
 			*target = src->seq - 1;
 			break;
 		}
@@ -796,6 +805,14 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 	wake_up_all(&backing->space_wait);
 }
 
+static void pcache_wb_size_next(struct pcache_wb_batch *wb, int ret)
+{
+	if (ret)
+		wb->max_keys = max(wb->max_keys / 2, 1U);
+	else
+		wb->max_keys = min(wb->max_keys * 2, (u32)PCACHE_WB_BATCH_KEYS);
+}
+
 /*
  * One round: write back what is in the log up to now (or as much as fits),
  * then reclaim.  With writes waiting for room, the heads' open segments are
@@ -827,6 +844,7 @@ static int pcache_wb_round(struct pcache_backing *backing)
 				atomic64_add(bytes, &backing->written_back);
 			}
 		}
+		pcache_wb_size_next(backing->wb, ret);
 	}
 	/*
 	 * Even when the round failed: segments written back by earlier
@@ -1051,6 +1069,7 @@ int pcache_wb_backing_init(struct pcache_backing *backing)
 		goto out_index;
 	}
 	init_waitqueue_head(&wb->wait);
+	wb->max_keys = PCACHE_WB_BATCH_KEYS;
 	backing->wb = wb;
 	INIT_DELAYED_WORK(&backing->wb_work, pcache_wb_work);
 	backing->wb_stopped = true;
