@@ -6,6 +6,10 @@
 # - flakey: writes fail for 1 s in every 3 while fio writes 5x the cache
 #   share, verified as it goes: writes never fail, writeback errors are
 #   counted and retried, and once the device heals everything is there;
+# - short good windows: flakey over 300 ms per I/O, so that a round of all
+#   the dirty data takes longer than the 2 s the device works between its
+#   failures: rounds shrink until they fit, and the data goes down while
+#   the device keeps failing;
 # - error (dead): reads of cached data are served, read misses fail with
 #   EIO at once; with the share full of dirty data, writes fail with EIO
 #   after failing_backing_timeout_ms instead of hanging, the writes
@@ -104,6 +108,35 @@ test_flakey() {
 	wait_for 120 "writeback once the device healed" dirty_is_zero
 	# shellcheck disable=SC2086
 	run_fio flakey-reverify --filename="/dev/$DISK" --iodepth=16 $FLAKEY_JOB --verify_only
+}
+
+SHORT_JOB="--name=short --ioengine=libaio --direct=1 --iodepth=16 --rw=randwrite
+	--bs=4k --offset=400M --size=4M --verify=crc32c --randseed=$((seed + 2))"
+
+test_short_windows() {
+	local errors dirty
+	use_backing "$DEV"
+	dmsetup create "$DM_NAME-slow" --table "0 $(sectors) delay $LOWER 0 300"
+	# All of it dirty when the windows begin: no round before.
+	echo 3600000 >"$B/writeback_delay_ms"
+	echo 100 >"$B/dirty_high_percent"
+	# shellcheck disable=SC2086
+	run_fio short-windows --filename="/dev/$DISK" $SHORT_JOB --do_verify=0
+	dirty=$(stat_of dirty_bytes)
+	echo "dirty: $dirty"
+	[ "$dirty" -ge $((4 << 20)) ] || fail "only $dirty bytes dirty: a round went before the windows"
+	errors=$(stat_of writeback_errors)
+	dm_table "0 $(sectors) flakey /dev/mapper/$DM_NAME-slow 0 2 1 1 error_writes"
+	echo 50 >"$B/dirty_high_percent"
+	echo 100 >"$B/writeback_delay_ms"
+	wait_for 240 "writeback while the device fails 1 s in every 3" dirty_is_zero
+	echo "rounds failed: $(($(stat_of writeback_errors) - errors))"
+	[ "$(stat_of writeback_errors)" -gt "$errors" ] ||
+		fail "no round failed: the device's failures did not bite"
+	dm_table "$(linear_table)"
+	dmsetup remove "$DM_NAME-slow"
+	# shellcheck disable=SC2086
+	run_fio short-windows-reverify --filename="/dev/$DISK" $SHORT_JOB --verify_only
 }
 
 # chunks_write FIRST_MIB COUNT TAG: COUNT writes of 1 MiB, O_DIRECT, from
@@ -258,6 +291,8 @@ test_backing_alone() {
 	# shellcheck disable=SC2046
 	chunks_check "$DEV" "$DEAD_MIB" "$DEAD_TAG" $(cat "$TMPD/dead-acked")
 	chunks_check "$DEV" 900 "cached-$seed" 0 1 2 3
+	# shellcheck disable=SC2086
+	run_fio short-backing --filename="$DEV" $SHORT_JOB --verify_only
 	dmsetup remove "$DM_NAME"
 }
 
@@ -385,9 +420,10 @@ no_hung_task() {
 	! dmesg | grep 'blocked for more than'
 }
 
-ktap_plan 10
+ktap_plan 11
 ktap_test "a dm backing device, failing_backing_timeout_ms and its bad values" test_setup
 ktap_test "flakey backing: writes never fail, errors counted, all there once healed" test_flakey
+ktap_test "good windows shorter than a round: rounds shrink to fit, data goes down" test_short_windows
 ktap_test "dead backing: cached data served, read misses fail with EIO" test_dead_reads
 ktap_test "dead backing, share full: writes fail with EIO in time, the acknowledged ones survive the heal" test_dead_writes
 ktap_test "slow backing: detach, unregister and rmmod refused under fio at QD32" test_slow_teardown
