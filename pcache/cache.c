@@ -88,6 +88,19 @@ struct pcache_extent *pcache_extent_alloc(void *ctx)
 	return mempool_alloc(pcache_extent_mempool, *gfp);
 }
 
+/*
+ * For a writeback round's private index: never the mempool's reserve, which
+ * the writes' index needs to make progress, and no wait for it to refill (a
+ * round holds thousands of extents until it ends, so a round waiting for
+ * the reserve could wait for ever).  A round that finds no memory fails and
+ * the next one takes fewer records.
+ */
+struct pcache_extent *pcache_extent_alloc_noreserve(void *ctx)
+{
+	return kmem_cache_alloc(pcache_extent_slab,
+				GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN);
+}
+
 void pcache_extent_free(struct pcache_extent *ext, void *ctx)
 {
 	mempool_free(ext, pcache_extent_mempool);

@@ -369,6 +369,7 @@ static inline u32 pcache_extent_rec_index(u32 flags)
 }
 
 struct pcache_extent *pcache_extent_alloc(void *gfp);
+struct pcache_extent *pcache_extent_alloc_noreserve(void *ctx);
 void pcache_extent_free(struct pcache_extent *ext, void *ctx);
 
 static inline struct pcache_backing_entry *

@@ -403,7 +403,11 @@ static int pcache_wb_check_data(struct pcache_backing *backing)
 	return 0;
 }
 
-/* Index the round's records (newest wins) and list what to write. */
+/*
+ * Index the round's records (newest wins) and list what to write.  Its
+ * extents never come from the mempool's reserve; emptying the index again
+ * splits no extent, so it takes none from there either.
+ */
 static int pcache_wb_plan(struct pcache_backing *backing)
 {
 	struct pcache_wb_batch *wb = backing->wb;
@@ -428,8 +432,8 @@ static int pcache_wb_plan(struct pcache_backing *backing)
 		if (!(key.flags & PCACHE_EXTENT_DIRTY))
 			continue;
 		ret = pcache_index_insert_alloc(&wb->index, &key, &pool,
-						pcache_extent_alloc, &gfp,
-						NULL);
+						pcache_extent_alloc_noreserve,
+						NULL, NULL);
 	}
 	wb->nr_ext = 0;
 	for (pos = 0; pos < sectors && !ret; pos += PCACHE_WB_CHUNK)
