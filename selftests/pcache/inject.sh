@@ -13,6 +13,11 @@
 #   GFP_NOIO allocation of one object does not fail, it waits in reclaim,
 #   and failing it anyway only makes writers wait for extents the index
 #   holds until reclaim frees some.
+#   Then allocations that may sleep fail too, one in a hundred, with 16 MiB
+#   of 4 KiB writes dirty: a writeback round's private index takes its
+#   extents from the slab alone, never from the writes' reserve, so rounds
+#   fail (counted) and the next ones take fewer records, until everything
+#   is written back; no request fails.
 #   fail_make_request on the backing disk: every bio to it fails while fio
 #   writes and verifies inside the share: no request fails, writeback errors
 #   are counted and retried, a read miss fails with EIO; once the injection
@@ -48,6 +53,8 @@ fio_job() {
 		--size="$2" --randseed="$3"
 }
 read -ra SLAB_JOB <<<"$(fio_job 0 $((QUOTA_MIB * 4))M "$seed")"
+ROUND_JOB=(--name=rounds --ioengine=libaio --direct=1 --iodepth=8 --rw=randwrite
+	--bs=4k --offset=320M --size=16M --verify=crc32c --randseed=$((seed + 2)))
 read -ra REQ_JOB <<<"$(fio_job 512M $((QUOTA_MIB / 4))M $((seed + 1)))"
 
 # inject DIR PROBABILITY: fail that many percent of what DIR's filter lets
@@ -100,6 +107,31 @@ test_failslab() {
 	run_fio failslab-verify "${SLAB_JOB[@]}" --verify_only=1 --filename="/dev/$DISK"
 }
 
+test_failslab_rounds() {
+	local n errors
+	use_backing "$BACKING"
+	wait_for 120 "the data of the failslab check written back" dirty_is_zero || return
+	# All of it dirty before the first round.
+	echo 3600000 >"$B/writeback_delay_ms"
+	echo 100 >"$B/dirty_high_percent"
+	run_fio rounds "${ROUND_JOB[@]}" --do_verify=0 --filename="/dev/$DISK"
+	errors=$(stat_of writeback_errors)
+	echo N >"$FAILSLAB/ignore-gfp-wait"
+	inject "$FAILSLAB" 1
+	echo 50 >"$B/dirty_high_percent"
+	echo 100 >"$B/writeback_delay_ms"
+	wait_for 900 "writeback with 1% of the extent allocations failing" dirty_is_zero
+	n=$(injected "$FAILSLAB")
+	echo 0 >"$FAILSLAB/probability"
+	echo Y >"$FAILSLAB/ignore-gfp-wait"
+	echo "pcache_extent allocations failed on purpose: $n;" \
+		"rounds failed: $(($(stat_of writeback_errors) - errors))"
+	[ "$(stat_of writeback_errors)" -gt "$errors" ] ||
+		fail "no round failed: its index took from the reserve"
+	[ "$(stat_of stats/errors)" = 0 ] || fail "$(stat_of stats/errors) requests failed"
+	run_fio rounds-verify "${ROUND_JOB[@]}" --verify_only=1 --filename="/dev/$DISK"
+}
+
 test_fail_make_request() {
 	local n t0
 	use_backing "$BACKING"
@@ -132,6 +164,7 @@ test_detach_verify() {
 	echo cache=0 >"$BUS/unregister"
 	run_fio failslab-backing "${SLAB_JOB[@]}" --verify_only=1 --filename="$BACKING"
 	run_fio fail-request-backing "${REQ_JOB[@]}" --verify_only=1 --filename="$BACKING"
+	run_fio rounds-backing "${ROUND_JOB[@]}" --verify_only=1 --filename="$BACKING"
 }
 
 test_leaks() {
@@ -148,9 +181,11 @@ test_leaks() {
 	rmmod pcache || fail "rmmod failed"
 }
 
-ktap_plan 5
+ktap_plan 6
 ktap_test "setup: debugfs fault injection, a ${QUOTA_MIB} MiB share, pcache_extent its own cache" test_setup
 ktap_test "failslab on pcache_extent: fio verify of 4x the share, no request fails" test_failslab
+ktap_test "failslab on sleeping allocations too: rounds fail and shrink, all written back" \
+	test_failslab_rounds
 ktap_test "fail_make_request on the backing: writes kept, errors counted, written back once healed" \
 	test_fail_make_request
 ktap_test "detach: the backing disk alone holds every write" test_detach_verify
