@@ -22,9 +22,11 @@
 #                     [--ledger FILE] [DIR|DIR/PROGRAM]...
 #   --kernel   run on this guest kernel (repeatable; default 6.1)
 #   --summary  also write "PASSED FAILED SKIPPED" counts to FILE
-#   --lane     guest images of their own (build/vm/selftests-KERNEL-NAME), so
-#              that two runs on the same kernel can go side by side
-#   --ledger   programs that passed, by kernel and code (code_key()): one
+#   --lane     guest images and logs of their own (build/vm/selftests-KERNEL-NAME,
+#              build/results/KERNEL-NAME/), so that two runs on the same
+#              kernel can go side by side
+#   --ledger   programs that passed, by kernel and code (code_key(): a
+#              program's key leaves the other programs out): one
 #              that passed before on this kernel with the same code is not
 #              run again, one that passes is added.  For a run longer than
 #              a sitting, such as the debug kernel's whole suite.
@@ -52,32 +54,36 @@ done
 
 passed=0 failed=0 skipped=0 ledger_hits=0
 
-# What a program's outcome depends on: the module, the on-media format, the
-# tests, what runs in the guest and the debug kernel's config.  Empty when
-# any of it differs from the commit.
+# What the outcome of program $2 of directory $1 depends on: the module,
+# the on-media format, what runs in the guest, the debug kernel's config,
+# the program itself and the files of its directory that are not other
+# programs (lib.sh and the like), so that changing one program leaves the
+# others' passes standing.  Empty when any of it, or of the directory,
+# differs from the commit.
 code_key() {
-	local paths=(pcache include selftests scripts/vm.sh scripts/guest
+	local dir prog=$2
+	dir=$(realpath --relative-to="$PCACHE_TOP" "$1")
+	local paths=(pcache include "$dir" scripts/vm.sh scripts/guest
 		scripts/lib.sh scripts/mkinitramfs.sh scripts/setup-debug-kernel.sh)
 	git -C "$PCACHE_TOP" diff --quiet HEAD -- "${paths[@]}" || return 0
-	git -C "$PCACHE_TOP" ls-tree -r HEAD -- "${paths[@]}" | sha1sum | cut -c1-16
+	git -C "$PCACHE_TOP" ls-tree -r HEAD -- "${paths[@]}" |
+		awk -v dir="$dir" -v prog="$prog" -v others="$(test_programs "$dir" | tr '\n' ' ')" '
+			BEGIN { n = split(others, list, " "); for (i = 1; i <= n; i++) skip[dir "/" list[i]] = 1 }
+			{ path = $0; sub(/^[^\t]*\t/, "", path) }
+			!(path in skip) || path == dir "/" prog' |
+		sha1sum | cut -c1-16
 }
 
-ledger_key=""
 if [ -n "$ledger" ]; then
-	ledger_key=$(code_key)
-	if [ -z "$ledger_key" ]; then
-		say "selftests: uncommitted changes: the ledger $ledger is not used"
-	else
-		say "selftests: ledger $ledger, code $ledger_key"
-		mkdir -p "$(dirname "$ledger")"
-		touch "$ledger"
-	fi
+	say "selftests: ledger $ledger (a key per program and code)"
+	mkdir -p "$(dirname "$ledger")"
+	touch "$ledger"
 fi
 
-# in_ledger NAME: NAME passed on $kernel with this code.
+# in_ledger NAME KEY: NAME passed on $kernel with the code of KEY.
 in_ledger() {
-	[ -n "$ledger_key" ] &&
-		awk -v k="$kernel" -v n="$1" -v c="$ledger_key" \
+	[ -n "$2" ] &&
+		awk -v k="$kernel" -v n="$1" -v c="$2" \
 			'$1 == k && $2 == n && $3 == c { found = 1 } END { exit !found }' "$ledger"
 }
 
@@ -104,10 +110,11 @@ setting() {
 
 run_program() {
 	local dir=$1 prog=$2 path="$1/$2" area log rc plan=0 count=0 notok=0 expect started
-	local failed_before=$failed
+	local failed_before=$failed key=""
 	local -a opts
 	area="$kernel $(basename "$dir")/${prog%.sh}"
-	log="$PCACHE_BUILD/results/$kernel/$(basename "$dir")-${prog%.sh}.log"
+	# A lane's logs of its own: two lanes may run one program at once.
+	log="$PCACHE_BUILD/results/$kernel${lane:+-$lane}/$(basename "$dir")-${prog%.sh}.log"
 	mkdir -p "$(dirname "$log")"
 	expect=$(setting "$path" expect "")
 	only=$(setting "$path" kernels "")
@@ -124,7 +131,11 @@ run_program() {
 		--mem "$(setting "$path" mem 2G)"
 		--append "$(setting "$path" append "")"
 		--timeout $(($(setting "$path" timeout "$default_timeout") * timeout_factor)))
-	if in_ledger "$(basename "$dir")/$prog"; then
+	if [ -n "$ledger" ]; then
+		key=$(code_key "$dir" "$prog")
+		[ -n "$key" ] || say "selftests: $area: uncommitted changes, not in the ledger"
+	fi
+	if in_ledger "$(basename "$dir")/$prog" "$key"; then
 		say "selftests: $area passed before with this code ($ledger): not run again"
 		ledger_hits=$((ledger_hits + 1))
 		return
@@ -180,8 +191,8 @@ run_program() {
 	if [ "$failed" -gt "$failed_before" ]; then
 		echo "--- last lines of $log:"
 		grep -v -E '^(not )?ok [0-9]+ ' "$log" | tail -n 25 | sed 's/^/    /'
-	elif [ -n "$ledger_key" ]; then
-		echo "$kernel $(basename "$dir")/$prog $ledger_key $(date -u +%FT%TZ) $count" >>"$ledger"
+	elif [ -n "$key" ]; then
+		echo "$kernel $(basename "$dir")/$prog $key $(date -u +%FT%TZ) $count" >>"$ledger"
 	fi
 }
 
