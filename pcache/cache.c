@@ -421,12 +421,20 @@ struct pcache_key_seq {
  * Under a partition's lock: was the key written back since its append?
  * Writeback raises clean_seq before reclaim drops extents under these
  * locks, so a key that goes into a partition after such a drop sees it.
+ *
+ * Such a key only cuts, and may leave a hole where reads go to the backing
+ * device.  A fill that read the backing device before the round wrote this
+ * key there must not fill that hole: bump reclaim_gen, which fills check
+ * under this same lock, as reclaim does before it drops extents.
  */
 static bool pcache_key_written_back(void *ctx)
 {
 	const struct pcache_key_seq *k = ctx;
 
-	return k->seq <= READ_ONCE(k->backing->clean_seq);
+	if (k->seq > READ_ONCE(k->backing->clean_seq))
+		return false;
+	atomic_inc(&k->backing->reclaim_gen);
+	return true;
 }
 
 /*

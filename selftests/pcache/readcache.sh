@@ -252,6 +252,28 @@ fill_after_reclaim() {
 	echo 3600000 >"$B/writeback_delay_ms"
 }
 
+INDEX_DELAY=/sys/module/pcache/parameters/write_index_delay_ms
+
+# A write whose key reaches the index only after a round wrote it back cuts
+# older extents and leaves a hole; a fill read before the write must not
+# land in it.  Each write is held 3 s between its append and its index
+# insertion, and written back meanwhile (writeback_delay_ms 0); the fill
+# of the read before it lands 6 s after that read.
+fill_after_late_write() {
+	use_backing "$(backing_path 0)"
+	echo 0 >"$B/writeback_delay_ms"
+	echo 6000 >"$FILL_DELAY"
+	echo 3000 >"$INDEX_DELAY"
+	read_then_write 28 4 "l-$PCACHE_RUN_ID"
+	echo 0 >"$INDEX_DELAY"
+	echo 0 >"$FILL_DELAY"
+	echo "written back: $(cat "$B/written_back_bytes") bytes, dirty: $(cat "$B/dirty_bytes")"
+	# The last fill lands 6 s after the last read, 3 s ago.
+	sleep 4
+	expect_written 28 4 "l-$PCACHE_RUN_ID" "a fill landed in the hole of a late write"
+	echo 3600000 >"$B/writeback_delay_ms"
+}
+
 # One job writes 48 MiB at random and verifies it, another reads the same
 # 48 MiB at random all along (misses become fills racing the writes), in a
 # 32 MiB share with writeback every 20 ms: writes wait for reclaim, which
@@ -313,7 +335,7 @@ after_power_cut() {
 
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan 10
+	ktap_plan 11
 	ktap_test "a cache; data on the backing device only" setup
 	ktap_test "a second read is served from the cache, nothing dirty" second_read_hits
 	ktap_test "read_cache 0 turns fills off; it takes 0 or 1 only" read_cache_off
@@ -321,12 +343,14 @@ case "$PCACHE_PHASE" in
 	ktap_test "a miss read into sub-page buffers is cached as read" unaligned_fill
 	ktap_test "a write wins over a fill of the same block held back" fill_loses_to_write
 	ktap_test "a fill held back past writeback and reclaim of a write does not land" fill_after_reclaim
+	ktap_test "a fill held back past a write written back before its index insertion does not land" \
+		fill_after_late_write
 	ktap_test "fio: writes verified while reads fill the same blocks, reclaim running" fills_race_writes
 	ktap_test "fills and writes interleaved in the log" fills_then_writes
 	pcvm-powercut "with read cache fills in the log"
 	;;
 2)
-	KTAP_NUM=9
+	KTAP_NUM=10
 	ktap_test "after a power cut, the writes after the fills are replayed and written back" after_power_cut
 	ktap_finish
 	;;
