@@ -18,6 +18,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 
+#include "meta.h"
 #include "pcache.h"
 
 static const char * const pcache_backing_state_names[] = {
@@ -147,8 +148,33 @@ static int pcache_backing_check_persistent(struct pcache_backing *backing,
  * Checks that need no cache lock: the path names a block device that is
  * neither a cache device, nor a pcache disk, nor attached already.
  */
+/*
+ * Is @devt, or @path, recorded as a backing device that is not attached?
+ * Attached anew, it would have two logs: the older one, replayed when its
+ * entry is attached again, would write its data over the newer one's.
+ */
+static bool pcache_backing_recorded(struct pcache_cache *other, int i,
+				    const char *path, dev_t devt)
+{
+	const struct pcache_backing_entry *entry = &other->table->entries[i];
+	struct pcache_backing *b = other->backings[i];
+	char recorded[PCACHE_PATH_SIZE];
+	dev_t recorded_devt;
+
+	if (!entry_used(entry) || (b && b->state == PCACHE_BACKING_ATTACHED))
+		return false;
+	strscpy(recorded, entry->path, sizeof(recorded));
+	return !strcmp(recorded, path) ||
+	       (!lookup_bdev(recorded, &recorded_devt) && recorded_devt == devt);
+}
+
+/*
+ * @path may become a backing device of @cache (in slot @id, or a new one
+ * with @id -1): absolute, a block device that no cache has, attached or
+ * recorded.
+ */
 static int pcache_backing_check_path(struct pcache_cache *cache,
-				     const char *path)
+				     const char *path, int id)
 {
 	struct pcache_cache *other;
 	dev_t devt;
@@ -158,6 +184,12 @@ static int pcache_backing_check_path(struct pcache_cache *cache,
 		pr_err("cache%d: attach: path longer than %d bytes\n", cache->id,
 		       PCACHE_PATH_SIZE - 1);
 		return -ENAMETOOLONG;
+	}
+	/* Recorded, it is looked up again at registration, from anywhere. */
+	if (path[0] != '/') {
+		pr_err("cache%d: attach: %s: not an absolute path\n", cache->id,
+		       path);
+		return -EINVAL;
 	}
 	ret = lookup_bdev(path, &devt);
 	if (ret) {
@@ -184,15 +216,17 @@ static int pcache_backing_check_path(struct pcache_cache *cache,
 				pr_err("cache%d: attach: %s is attached already, as cache%d/backing%u\n",
 				       cache->id, path, other->id, b->id);
 				ret = -EEXIST;
+			} else if ((other != cache || i != id) &&
+				   pcache_backing_recorded(other, i, path, devt)) {
+				pr_err("cache%d: attach: %s is recorded as cache%d/backing%d, not attached: attach that one (backing=%d), or detach it with force first\n",
+				       cache->id, path, other->id, i, i);
+				ret = -EEXIST;
 			}
 		}
 		mutex_unlock(&other->lock);
 	}
 	mutex_unlock(&pcache_lock);
-	if (ret)
-		return ret;
-
-	return 0;
+	return ret;
 }
 
 /*
@@ -465,6 +499,7 @@ static int pcache_backing_attach_new(struct pcache_cache *cache,
 	u64 quota;
 	u32 id, unreserved, mode;
 	bool added = false;
+	const char *why;
 	int ret;
 
 	table = kvmalloc(sizeof(*table), GFP_KERNEL);
@@ -524,6 +559,13 @@ static int pcache_backing_attach_new(struct pcache_cache *cache,
 	entry->logical_block_size = cpu_to_le32(bdev_logical_block_size(bdev));
 	entry->quota_segments = cpu_to_le32(quota);
 	strscpy(entry->path, args->path, sizeof(entry->path));
+	/* Never record what the next registration would refuse. */
+	if (pcache_entry_check(entry, cache->segment_count, &why)) {
+		pr_err("cache%d: attach: %s: %s\n", cache->id, args->path, why);
+		pcache_bdev_close(&backing->bdev);
+		ret = -EINVAL;
+		goto out_unlock;
+	}
 	pcache_cache_write_table(cache, table);
 
 	backing->state = PCACHE_BACKING_ATTACHED;
@@ -551,7 +593,9 @@ out_forget_closed:
 	 * attach would add a device of the same name.
 	 */
 	backing->state = PCACHE_BACKING_DETACHING;
-	cache->backings[id] = backing;
+	/* Not added, the put_device() below frees it: no slot to hold. */
+	if (added)
+		cache->backings[id] = backing;
 	memset(&table->entries[id], 0, sizeof(table->entries[id]));
 	pcache_cache_write_table(cache, table);
 out_unlock:
@@ -578,7 +622,8 @@ int pcache_backing_attach(struct pcache_cache *cache, char *options)
 	if (ret)
 		return ret;
 	if (args.path && *args.path) {
-		ret = pcache_backing_check_path(cache, args.path);
+		ret = pcache_backing_check_path(cache, args.path,
+						args.backing);
 		if (ret)
 			return ret;
 	}

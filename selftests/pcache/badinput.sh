@@ -649,6 +649,13 @@ test_attach_paths() {
 	refused "EINVAL|ENOENT" "$a" "path=,size=64M"
 	# The kernel's name of a disk is not a stable name.
 	refused EINVAL "$a" "path=/dev/vdb,size=64M"
+	# Nor is a relative path: the registration looks it up from elsewhere
+	# (recorded, its entry would make the next registration refuse the
+	# whole table).
+	ln -sfn "$(readlink -f "$B1")" "$TMPD/relative-link"
+	cd "$TMPD"
+	refused EINVAL "$a" "path=relative-link,size=64M"
+	cd - >/dev/null
 	# The cache device itself.
 	refused EINVAL "$a" "path=/dev/pmem0,size=64M"
 	refused EINVAL "$a" "path=$TMPD/pmem-link,size=64M"

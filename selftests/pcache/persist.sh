@@ -247,7 +247,7 @@ test_verify_phase2_backing0() {
 }
 
 test_refuse_reattach() {
-	local img=/tmp/pcache-persist-small.img loop link=/dev/disk/by-id/pcache-selftest-small
+	local img=/tmp/pcache-persist-small.img loop link=/dev/disk/by-id/pcache-selftest-small path
 	ctl_refused EEXIST "$CACHE/attach" "path=$(by_id vda),backing=0"
 	ctl_refused EEXIST "$CACHE/attach" "path=$(by_id vdb),backing=0"
 	ctl_refused any "$CACHE/attach" "path=$(by_id vdb),backing=9"
@@ -264,6 +264,17 @@ test_refuse_reattach() {
 		echo "no loop device: not checking a disk of another size"
 	fi
 	rm -f "$img" "$link"
+	# Nor is the disk recorded as backing1 attached anew, by its recorded
+	# name or another: its old log, replayed when backing1 is attached
+	# again, would write over what the new one wrote back.  (Here the
+	# replaced disk stands in for it.)
+	path=$(cat "$CACHE/backing1/path")
+	ln -sfn /dev/vdb "$path"
+	ln -sfn /dev/vdb "$link"
+	ctl_refused EEXIST "$CACHE/attach" "path=$path,size=128M"
+	ctl_refused EEXIST "$CACHE/attach" "path=$link,size=128M"
+	rm -f "$path" "$link"
+	[ ! -e "$CACHE/backing2" ] || fail "the disk recorded as backing1 was attached as backing2"
 	[ "$(excl /dev/vdb)" = free ] || fail "the replaced disk vdb is held after the refusals"
 	ctl_refused EBUSY "$SYS/unregister" "cache=0"
 }
