@@ -959,8 +959,21 @@ int pcache_wb_wait_for_room(struct pcache_backing *backing)
 		 * rest.  Their reclaim frees what they hold clean; asked here,
 		 * and again every second, as their reclaim wakes only theirs.
 		 */
+		since = READ_ONCE(backing->wb_failing_since);
+		deadline = since + msecs_to_jiffies(READ_ONCE(backing->failing_timeout_ms));
 		if (READ_ONCE(backing->segs_used) < backing->quota) {
-			pcache_wb_kick(backing, true);
+			/*
+			 * Not for ever either: with its own device failing
+			 * and nothing of its own clean, only the others'
+			 * reclaim could make room.
+			 */
+			if (since && !READ_ONCE(backing->segs_clean) &&
+			    time_after_eq(jiffies, deadline)) {
+				ret = -EIO;
+				break;
+			}
+			if (!since)
+				pcache_wb_kick(backing, true);
 			pcache_wb_starved(backing);
 			schedule_timeout(HZ);
 			continue;
@@ -970,7 +983,6 @@ int pcache_wb_wait_for_room(struct pcache_backing *backing)
 		 * retries on its own then, kicking it would only hammer a
 		 * dead device.
 		 */
-		since = READ_ONCE(backing->wb_failing_since);
 		/*
 		 * Segments written back before the failure make room without
 		 * the backing device: the timeout is for waiting on it, not
@@ -982,7 +994,6 @@ int pcache_wb_wait_for_room(struct pcache_backing *backing)
 			continue;
 		}
 		if (since) {
-			deadline = since + msecs_to_jiffies(READ_ONCE(backing->failing_timeout_ms));
 			/* One read of jiffies: a tick between two would go negative. */
 			left = (long)(deadline - jiffies);
 			if (left <= 0) {
