@@ -180,6 +180,17 @@ static int pcache_cache_map(struct pcache_cache *cache)
 		       cache->path);
 		return -EOPNOTSUPP;
 	}
+	/*
+	 * A write completes once its stores have left the CPU's caches: only
+	 * synchronous DAX (pmem behind ADR) holds them then.  An asynchronous
+	 * one (virtio-pmem) needs a flush of the device, which pcache, with
+	 * no volatile cache to advertise, never sends.
+	 */
+	if (!dax_synchronous(cache->dax_dev)) {
+		pr_err("%s: its DAX is asynchronous (virtio-pmem?): a write is not durable when it completes, not usable as a cache\n",
+		       cache->path);
+		return -EOPNOTSUPP;
+	}
 	cache->size = bdev_nr_bytes(bdev) & PAGE_MASK;
 	nr_pages = cache->size >> PAGE_SHIFT;
 

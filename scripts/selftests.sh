@@ -7,6 +7,7 @@
 # its own guest (fresh images) through scripts/vm.sh.  A program may say, in
 # a comment line of its own:
 #   # pcvm: disks=N disk-size=SIZE pmem=SIZE mem=SIZE timeout=SEC
+#   # pcvm: vpmem=SIZE                (a virtio-pmem device beside the vNVDIMM)
 #   # pcvm: expect=notok|died|splat   (harness self-tests: must fail so)
 #   # pcvm: kernels=6.1               (run only on these kernel series;
 #                                      PCACHE_ALL_KERNELS=1 ignores it)
@@ -110,7 +111,7 @@ setting() {
 
 run_program() {
 	local dir=$1 prog=$2 path="$1/$2" area log rc plan=0 count=0 notok=0 expect started
-	local failed_before=$failed key=""
+	local failed_before=$failed key="" vpmem
 	local -a opts
 	area="$kernel $(basename "$dir")/${prog%.sh}"
 	# A lane's logs of its own: two lanes may run one program at once.
@@ -131,6 +132,8 @@ run_program() {
 		--mem "$(setting "$path" mem 2G)"
 		--append "$(setting "$path" append "")"
 		--timeout $(($(setting "$path" timeout "$default_timeout") * timeout_factor)))
+	vpmem=$(setting "$path" vpmem "")
+	[ -z "$vpmem" ] || opts+=(--virtio-pmem "$vpmem")
 	if [ -n "$ledger" ]; then
 		key=$(code_key "$dir" "$prog")
 		[ -n "$key" ] || say "selftests: $area: uncommitted changes, not in the ledger"

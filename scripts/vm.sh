@@ -24,6 +24,8 @@
 #   --pmem SIZE      size of the vNVDIMM (default 1G)
 #   --nvdimms N      number of vNVDIMMs of that size, one region each, so
 #                    namespaceN.0 becomes /dev/pmemN (default 1)
+#   --virtio-pmem SIZE  also a virtio-pmem device of SIZE (asynchronous DAX:
+#                    the guest's pmem driver calls its region ND_REGION_ASYNC)
 #   --pmem-prealloc  allocate the vNVDIMM files up front (QEMU prealloc=on):
 #                    no host page fault on the guest's first touch of a page
 #   --discard-pmem   delete the vNVDIMM files when done (they live in RAM)
@@ -46,7 +48,7 @@ set -euo pipefail
 
 kernel=6.1 images="$PCACHE_BUILD/vm" fresh="" pmem_size=1G disks=2 disk_size=1G
 mem=2G timeout=600 max_boots=500 log="" quiet="" shell="" append=""
-nvdimms=1 prealloc=off discard_pmem="" accel=tcg,thread=multi icount=""
+nvdimms=1 virtio_pmem="" prealloc=off discard_pmem="" accel=tcg,thread=multi icount=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) kernel=$2; shift ;;
@@ -54,6 +56,7 @@ while [ $# -gt 0 ]; do
 	--fresh) fresh=1 ;;
 	--pmem) pmem_size=$2; shift ;;
 	--nvdimms) nvdimms=$2; shift ;;
+	--virtio-pmem) virtio_pmem=$2; shift ;;
 	--pmem-prealloc) prealloc=on ;;
 	--icount) accel=tcg,thread=single icount=1 ;;
 	--discard-pmem) discard_pmem=1 ;;
@@ -128,12 +131,22 @@ shm_free=$(($(df -B1 --output=avail "$shm" | tail -n 1)))
 for ((i = 0; i < nvdimms; i++)); do
 	make_image "$pmem_prefix-pmem$i.img" "$pmem_size"
 done
+[ -z "$virtio_pmem" ] || make_image "$pmem_prefix-vpmem.img" "$virtio_pmem"
 nvdimm_args() {
 	local i
 	for ((i = 0; i < nvdimms; i++)); do
 		printf '%q ' -object "memory-backend-file,id=nv$i,share=on,mem-path=$pmem_prefix-pmem$i.img,size=$pmem_size,prealloc=$prealloc" \
 			-device "nvdimm,id=nvdimm$i,memdev=nv$i"
 	done
+	[ -z "$virtio_pmem" ] ||
+		printf '%q ' -object "memory-backend-file,id=vpmem,share=on,mem-path=$pmem_prefix-vpmem.img,size=$virtio_pmem" \
+			-device "virtio-pmem-pci,memdev=vpmem,id=vpmem0"
+}
+# Room in the guest's address space for the devices beside its RAM, in MiB.
+hotplug_mib() {
+	local vp=0
+	[ -z "$virtio_pmem" ] || vp=$(($(numfmt --from=iec "${virtio_pmem%B}") >> 20))
+	echo $((2 * mem_mib + nvdimms * ($(pmem_bytes) >> 20) + vp + 1024))
 }
 # Each disk has a serial (/dev/disk/by-id/virtio-SERIAL in the guest) that
 # stays with its image, as a real disk's serial stays with the disk.
@@ -165,7 +178,7 @@ run=$(mktemp -d "$PCACHE_BUILD/vm/run.XXXXXX")
 cleanup() {
 	[ -z "${qpid:-}" ] || kill -9 "$qpid" 2>/dev/null || true
 	rm -rf "$run"
-	[ -z "$discard_pmem" ] || rm -f "$pmem_prefix"-pmem*.img
+	[ -z "$discard_pmem" ] || rm -f "$pmem_prefix"-pmem*.img "$pmem_prefix"-vpmem.img
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -194,7 +207,7 @@ qemu_cmd() {
 	local phase=$1
 	echo qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot \
 		-machine pc,nvdimm=on -accel "$accel"${icount:+ -icount shift=0} -cpu "$cpu" -smp 2 \
-		-m "${mem_mib}M,slots=$((nvdimms + 1)),maxmem=$((2 * mem_mib + nvdimms * ($(pmem_bytes) >> 20) + 1024))M"
+		-m "${mem_mib}M,slots=$((nvdimms + 2)),maxmem=$(hotplug_mib)M"
 	nvdimm_args
 	echo
 	drive_args

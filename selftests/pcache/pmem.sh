@@ -2,7 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The guest's emulated NVDIMM becomes an fsdax namespace with DAX, as on a
-# real machine provisioned with ndctl.
+# real machine provisioned with ndctl.  A virtio-pmem device beside it is
+# DAX too, but asynchronous: stores reach its persistence only with a flush
+# of the device, so pcache refuses it as a cache.
+#
+# pcvm: vpmem=256M
 . "$(dirname "$0")/lib.sh"
 
 test_raw_namespace() {
@@ -35,9 +39,29 @@ test_dax_mount() {
 	(((attrs & 0x200000) != 0)) || fail "files on pmem0 are not DAX"
 }
 
-ktap_plan 4
+test_virtio_pmem_refused() {
+	local ns
+	if ! modprobe -C /dev/null virtio_pmem 2>/dev/null &&
+		[ ! -d /sys/bus/virtio/drivers/virtio_pmem ]; then
+		echo "this kernel has no virtio_pmem driver: no asynchronous DAX device can exist"
+		return
+	fi
+	wait_for 30 "the virtio-pmem namespace" test -e /sys/bus/nd/devices/namespace1.0
+	ns=$(ndctl create-namespace -f -e namespace1.0 -m fsdax 2>&1) ||
+		fail "ndctl create-namespace -m fsdax on virtio-pmem failed: $ns"
+	[ -b /dev/pmem1 ] || fail "/dev/pmem1 did not appear"
+	[ "$(cat /sys/block/pmem1/queue/dax)" = 1 ] || fail "/dev/pmem1 does not support DAX"
+	load_pcache
+	ctl_refused EOPNOTSUPP /sys/bus/pcache/register "path=/dev/pmem1,format"
+	kmsg_since | grep -q 'pmem1: its DAX is asynchronous' ||
+		fail "no log line says why /dev/pmem1 was refused"
+	rmmod pcache
+}
+
+ktap_plan 5
 ktap_test "boot shows the raw namespace" test_raw_namespace
 ktap_test "ndctl creates an fsdax namespace" test_fsdax
 ktap_test "/dev/pmem0 supports DAX" test_dax_enabled
 ktap_test "ext4 mounts with dax=always" test_dax_mount
+ktap_test "a virtio-pmem device (asynchronous DAX) is refused as a cache" test_virtio_pmem_refused
 ktap_finish
