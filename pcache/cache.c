@@ -861,8 +861,11 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 
 	/* @recs is a page: the header first, then the records a page at a time. */
 	memset(state, 0, sizeof(*state));
-	if (copy_mc_to_kernel(hdr, pcache_seg_addr(cache, seg, 0), sizeof(*hdr)))
+	if (copy_mc_to_kernel(hdr, pcache_seg_addr(cache, seg, 0), sizeof(*hdr))) {
+		pr_warn("cache%d: backing%u: segment %u: media error in its header: none of its records replayed\n",
+			cache->id, backing->id, seg);
 		return 0;
+	}
 	cur.gen = le64_to_cpu(hdr->gen);
 	state->gen = cur.gen;
 	state->clean_data_end = cur.data_end;
@@ -875,6 +878,9 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		if (i % batch == 0)
 			copied = pcache_replay_read_page(cache, seg, i, recs);
 		if (i % batch >= copied) {
+			/* Acknowledged writes may be past it: say so. */
+			pr_warn("cache%d: backing%u: segment %u: media error in its log after %u records: the log ends there\n",
+				cache->id, backing->id, seg, i);
 			why = "media error in the log";
 			break;
 		}
