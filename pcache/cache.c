@@ -676,8 +676,8 @@ static int pcache_read_piece(void *data, u64 start, u32 len,
 
 /*
  * Read the sectors the cache did not have from the backing device; each
- * run of them may become a fill (fill.c) if it fits one bio.  @fill_gen:
- * backing->reclaim_gen, read before the lookup.
+ * run of them may become a fill (fill.c), read into the fill's own pages.
+ * @fill_gen: backing->reclaim_gen, read before the lookup.
  */
 static void pcache_read_misses(struct pcache_backing *backing,
 			       struct request *rq, struct pcache_request *preq,
@@ -700,23 +700,22 @@ static void pcache_read_misses(struct pcache_backing *backing,
 		fill = no_fill ? NULL :
 		       pcache_fill_prepare(backing, rq, blk_rq_pos(rq) + run,
 					   end - run, fill_gen);
+		if (fill) {
+			pcache_fill_read(backing, fill);
+			continue;
+		}
 		rq_for_each_segment(bv, rq, iter) {
 			u32 lo = max(pos, from), hi = min(pos + bv.bv_len, to);
 
 			if (lo < hi) {
 				if (!bio || !bio_add_page(bio, bv.bv_page, hi - lo,
 							  bv.bv_offset + lo - pos)) {
-					if (bio) {
-						/* More than one bio: no fill. */
-						pcache_fill_abandon(fill);
+					if (bio)
 						submit_bio(bio);
-					}
 					bio = pcache_backing_bio(backing, rq, REQ_OP_READ,
 								 BIO_MAX_VECS,
 								 blk_rq_pos(rq) +
 								 ((lo) >> SECTOR_SHIFT));
-					if (fill && lo == from)
-						pcache_fill_attach(fill, bio);
 					__bio_add_page(bio, bv.bv_page, hi - lo,
 						       bv.bv_offset + lo - pos);
 				}

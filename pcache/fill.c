@@ -5,9 +5,12 @@
  *
  * A read's completion never waits for its fill.  Each run of missed
  * sectors small enough (PCACHE_FILL_MAX_BYTES) gets a fill prepared in
- * queue_rq, with pages allocated without waiting (no pages, no fill); the
- * bio's completion copies the data into them before it completes the
- * request, and queues the fill.  The fill work appends a record flagged
+ * queue_rq, with pages allocated without waiting (no pages, no fill).  The
+ * run is read into the fill's pages, not the reader's: an O_DIRECT reader
+ * may store into its buffer while the read is in flight, and what is
+ * cached, for every later reader, must be what the device returned.  The
+ * bio's completion copies the data into the request before it completes
+ * it, and queues the fill.  The fill work appends a record flagged
  * PCACHE_KEY_F_CLEAN with the data to a head like a write, and inserts it
  * into the index.
  *
@@ -29,7 +32,7 @@
  * and they do not count as dirty.
  *
  * A fill is best effort: it is dropped when pages cannot be had at once,
- * when the miss took more than one bio or failed, and when the backing
+ * when the read failed, and when the backing
  * device is down to its reserve of free segments (fills never make a write
  * wait for space); then reclaim is asked to free the oldest clean segments.
  */
@@ -56,7 +59,6 @@ struct pcache_fill {
 	sector_t start;
 	u32 sectors;
 	int gen;			/* reclaim_gen before the lookup */
-	bool abandoned;			/* the miss took more than one bio */
 	unsigned int nr_pages;
 	struct page *pages[];
 };
@@ -134,7 +136,6 @@ struct pcache_fill *pcache_fill_prepare(struct pcache_backing *backing,
 	fill->start = start;
 	fill->sectors = sectors;
 	fill->gen = gen;
-	fill->abandoned = false;
 	return fill;
 }
 
@@ -158,52 +159,62 @@ bool pcache_fill_stream_bypass(struct pcache_backing *backing,
 	return cutoff && before >= cutoff;
 }
 
-/* The miss needs a second bio: the fill is dropped when the first ends. */
-void pcache_fill_abandon(struct pcache_fill *fill)
+/* Copy the fill's pages into the part of its request it read. */
+static void pcache_fill_to_request(struct pcache_fill *fill)
 {
-	if (fill)
-		fill->abandoned = true;
+	struct request *rq = fill->rq;
+	u32 from = (fill->start - blk_rq_pos(rq)) << SECTOR_SHIFT;
+	u32 to = from + (fill->sectors << SECTOR_SHIFT), pos = 0, off, n;
+	struct req_iterator iter;
+	struct bio_vec bv;
+
+	rq_for_each_segment(bv, rq, iter) {
+		/* Up to each page boundary of the fill: sub-page buffers. */
+		for (off = max(pos, from); off < min(pos + bv.bv_len, to); off += n) {
+			n = min_t(u32, min(pos + bv.bv_len, to) - off,
+				  PAGE_SIZE - offset_in_page(off - from));
+			memcpy_page(bv.bv_page, bv.bv_offset + off - pos,
+				    fill->pages[(off - from) >> PAGE_SHIFT],
+				    offset_in_page(off - from), n);
+		}
+		pos += bv.bv_len;
+		if (pos >= to)
+			break;
+	}
 }
 
-/* Copy the bio's data, then complete it as pcache_backing_endio() does. */
+/* Give the request its data, then complete the bio as pcache_backing_endio() does. */
 static void pcache_fill_endio(struct bio *bio)
 {
 	struct pcache_fill *fill = bio->bi_private;
 	struct request *rq = fill->rq;
 	struct pcache_request *preq = blk_mq_rq_to_pdu(rq);
-	struct bvec_iter_all iter;
-	struct bio_vec *bv;
-	u32 off = 0, done, n;
 
 	if (bio->bi_status) {
 		WRITE_ONCE(preq->status, bio->bi_status);
 		pcache_fill_free(fill);
-	} else if (fill->abandoned) {
-		pcache_fill_free(fill);
 	} else {
-		/*
-		 * A segment need not start at a page boundary of the fill
-		 * (sub-page buffers, as XFS's): copy up to each boundary.
-		 */
-		bio_for_each_segment_all(bv, bio, iter) {
-			for (done = 0; done < bv->bv_len; done += n, off += n) {
-				n = min_t(u32, bv->bv_len - done,
-					  PAGE_SIZE - offset_in_page(off));
-				memcpy_page(fill->pages[off >> PAGE_SHIFT],
-					    offset_in_page(off), bv->bv_page,
-					    bv->bv_offset + done, n);
-			}
-		}
+		pcache_fill_to_request(fill);
 		queue_work(pcache_fill_wq, &fill->work);
 	}
 	bio_put(bio);
 	pcache_request_put(rq);
 }
 
-void pcache_fill_attach(struct pcache_fill *fill, struct bio *bio)
+/* Read the fill's run of missed sectors into its pages, in one bio. */
+void pcache_fill_read(struct pcache_backing *backing, struct pcache_fill *fill)
 {
+	u32 bytes = fill->sectors << SECTOR_SHIFT, off;
+	struct bio *bio;
+
+	bio = pcache_backing_bio(backing, fill->rq, REQ_OP_READ, fill->nr_pages,
+				 fill->start);
+	for (off = 0; off < bytes; off += PAGE_SIZE)
+		__bio_add_page(bio, fill->pages[off >> PAGE_SHIFT],
+			       min_t(u32, PAGE_SIZE, bytes - off), 0);
 	bio->bi_private = fill;
 	bio->bi_end_io = pcache_fill_endio;
+	submit_bio(bio);
 }
 
 /* For pcache_log_append(): copy @len bytes from byte @off of the fill. */

@@ -335,8 +335,7 @@ void pcache_fill_exit(void);
 struct pcache_fill *pcache_fill_prepare(struct pcache_backing *backing,
 					struct request *rq, sector_t start,
 					u32 sectors, int gen);
-void pcache_fill_abandon(struct pcache_fill *fill);
-void pcache_fill_attach(struct pcache_fill *fill, struct bio *bio);
+void pcache_fill_read(struct pcache_backing *backing, struct pcache_fill *fill);
 void pcache_fill_to_pmem(struct pcache_fill *fill, u32 off, void *dst, u32 len,
 			 u32 *crc);
 void pcache_fill_wait(struct pcache_backing *backing);
