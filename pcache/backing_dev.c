@@ -290,13 +290,23 @@ void pcache_backing_restore_all(struct pcache_cache *cache)
 
 		if (!entry_used(entry))
 			continue;
+		/*
+		 * Without an object the backing is neither restored nor
+		 * listed as missing until the next registration: say so, and
+		 * go on with the others.
+		 */
 		backing = pcache_backing_alloc(cache, id);
-		if (!backing)
-			break;
+		if (!backing) {
+			pr_err("cache%d: backing%u: out of memory: not restored\n",
+			       cache->id, id);
+			continue;
+		}
 		backing->state = PCACHE_BACKING_MISSING;
 		if (device_add(&backing->dev)) {
+			pr_err("cache%d: backing%u: cannot add its device: not restored\n",
+			       cache->id, id);
 			put_device(&backing->dev);
-			break;
+			continue;
 		}
 		cache->backings[id] = backing;
 		if (pcache_backing_bring_up(backing, entry->path)) {
