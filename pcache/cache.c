@@ -1004,6 +1004,17 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 		ret = -EUCLEAN;
 		goto out_wb;
 	}
+	/*
+	 * Leaving writeback drains before the new mode is recorded: dirty
+	 * records under another mode are forged or damaged, and written
+	 * back they would overwrite what went around the log since.
+	 */
+	if (backing->mode != PCACHE_MODE_WRITEBACK && pcache_dirty_bytes(backing)) {
+		pr_err("cache%d: backing%u: dirty records in %s mode: damaged or forged metadata; refusing it\n",
+		       cache->id, backing->id, pcache_mode_names[backing->mode]);
+		ret = -EUCLEAN;
+		goto out_wb;
+	}
 	atomic64_set(&backing->seq, max_seq);
 	pcache_index_stats(&backing->index, &extents, &sectors);
 	if (replayed)

@@ -97,7 +97,8 @@ restore_segment() {
 }
 
 # Edit the record of block K in pmem, before the module is loaded.
-# flip | torn | lap | seq | seqmax
+# flip | torn | lap | seq | seqmax; or modenone: the table (both slots)
+# records mode none for backing0.
 damage_record() {
 	python3 - "$1" $((SEGMENT_MIB * 1048576 + KEYS_OFFSET)) $((K * 8)) <<'PY'
 import struct, sys
@@ -114,7 +115,17 @@ def seal(rec):
     rec[0:4] = bytes(4)
     rec[0:4] = struct.pack("<I", crc32c(bytes(rec)))
 
+TABLE, SLOT, TABLE_SIZE = 8192, 16384, 64 + 32 * 256
 with open("/dev/pmem0", "r+b", buffering=0) as f:
+    if mode == "modenone":
+        for slot in range(2):
+            f.seek(TABLE + slot * SLOT)
+            t = bytearray(f.read(TABLE_SIZE))
+            t[64 + 4:64 + 8] = struct.pack("<I", 3)   # entry 0's mode
+            seal(t)
+            f.seek(TABLE + slot * SLOT)
+            f.write(t)
+        sys.exit(0)
     f.seek(base)
     area = f.read(65536)
     k = next(i for i in range(1, 1024)
@@ -171,18 +182,32 @@ damaged() {
 	check_prefix "$K"
 }
 
-# A record at the last seq there is leaves none for the next write: the
-# backing device is refused, with the reason, and the cache still goes.
-seq_used_up() {
-	restore_segment
-	damage_record seqmax
+# Register: backing0 must be refused (missing, no disk) with $1 in the log,
+# and the cache still goes.
+expect_refused() {
 	load_pcache
 	echo path=/dev/pmem0 >/sys/bus/pcache/register
 	[ "$(cat "$CACHE/backing0/state")" = missing ] || fail "backing0 is $(cat "$CACHE/backing0/state")"
 	[ ! -e /dev/pcache0 ] || fail "/dev/pcache0 appeared"
-	dmesg | grep 'pcache: .*sequence numbers are used up' || fail "no log line says why"
+	dmesg | grep "pcache: .*$1" || fail "no log line says why"
 	echo cache=0 >/sys/bus/pcache/unregister
 	rmmod pcache
+}
+
+# A record at the last seq there is leaves none for the next write.
+seq_used_up() {
+	restore_segment
+	damage_record seqmax
+	expect_refused "sequence numbers are used up"
+}
+
+# Dirty records under a mode other than writeback: the module never leaves
+# them (leaving writeback drains first), and written back they would
+# overwrite what went around the log since.
+dirty_in_mode_none() {
+	restore_segment
+	damage_record modenone
+	expect_refused "dirty records in none mode"
 }
 
 intact_then_detach() {
@@ -200,7 +225,7 @@ intact_then_detach() {
 MODES=(flip torn lap seq)
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan $((${#MODES[@]} + 3))
+	ktap_plan $((${#MODES[@]} + 4))
 	ktap_test "write $N blocks through one CPU's log" setup
 	pcvm-reboot
 	;;
@@ -212,6 +237,8 @@ case "$PCACHE_PHASE" in
 		pcvm-reboot
 	else
 		ktap_test "a record with the last seq: the backing is refused, the log says why" seq_used_up
+		ktap_test "dirty records with the mode none recorded: the backing is refused, the log says why" \
+			dirty_in_mode_none
 		ktap_test "the intact log serves all blocks; detach writes them back" intact_then_detach
 		ktap_finish
 	fi
