@@ -107,6 +107,8 @@ struct pcache_wb_batch {
 	 * often still sees rounds that fit between its failures.
 	 */
 	u32 max_keys;
+	/* The round failed on pmem's side: its data cannot be written back. */
+	bool data_bad;
 	/* The dirty segments being merged: as many as the quota. */
 	struct pcache_wb_source *sources;
 	struct pcache_wb_source **heap;
@@ -397,8 +399,10 @@ static int pcache_wb_check_data(struct pcache_backing *backing)
 			continue;
 		seg = ext->seg;
 		rec = pcache_extent_rec_index(ext->flags);
-		if (pcache_data_check(backing, seg, rec))
+		if (pcache_data_check(backing, seg, rec)) {
+			wb->data_bad = true;
 			return -EBADMSG;
+		}
 	}
 	return 0;
 }
@@ -569,6 +573,7 @@ static int pcache_wb_write_extent(struct pcache_backing *backing,
 	if (pcache_pmem_known_bad(cache, off, bytes, NULL, NULL)) {
 		pr_err_ratelimited("cache%d: backing%u: segment %u holds known bad blocks: not written back\n",
 				   cache->id, backing->id, ext->seg);
+		wb->data_bad = true;
 		return -EIO;
 	}
 	direct = cache->has_pages;
@@ -589,6 +594,7 @@ static int pcache_wb_write_extent(struct pcache_backing *backing,
 		}
 		if (copy_mc_to_kernel(page_address(page), src + done, n)) {
 			__free_page(page);
+			wb->data_bad = true;
 			status = BLK_STS_MEDIUM;
 			break;
 		}
@@ -811,7 +817,15 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 
 static void pcache_wb_size_next(struct pcache_wb_batch *wb, int ret)
 {
-	if (ret)
+	/*
+	 * Data that cannot be read from pmem (known bad blocks, a CRC
+	 * mismatch) fails every round that holds it, whatever its length:
+	 * only a newer write of its range, taken into the same round,
+	 * replaces it.  Take all there is, not fewer.
+	 */
+	if (ret && wb->data_bad)
+		wb->max_keys = PCACHE_WB_BATCH_KEYS;
+	else if (ret)
 		wb->max_keys = max(wb->max_keys / 2, 1U);
 	else
 		wb->max_keys = min(wb->max_keys * 2, (u32)PCACHE_WB_BATCH_KEYS);
@@ -838,6 +852,7 @@ static int pcache_wb_round(struct pcache_backing *backing)
 		spin_unlock(&head->lock);
 	}
 	ret = 0;
+	backing->wb->data_bad = false;
 	if (target > backing->clean_seq) {
 		ret = pcache_wb_collect(backing, &target);
 		if (!ret && backing->wb->nr) {
@@ -1029,7 +1044,11 @@ int pcache_wb_drain(struct pcache_backing *backing, u64 most)
 				       pcache_wb_clean(backing) ||
 				       (most && pcache_dirty_bytes(backing) <= most));
 	WRITE_ONCE(backing->draining, false);
-	return ret ? -EINTR : 0;
+	/*
+	 * -ERESTARTSYS: a signal whose handler asks for restarts (a shell's
+	 * SIGCHLD) restarts the command; others return EINTR.
+	 */
+	return ret;
 }
 
 /* No round runs after this returns, until pcache_wb_start(). */
