@@ -145,10 +145,6 @@ static int pcache_backing_check_persistent(struct pcache_backing *backing,
 }
 
 /*
- * Checks that need no cache lock: the path names a block device that is
- * neither a cache device, nor a pcache disk, nor attached already.
- */
-/*
  * Is @devt, or @path, recorded as a backing device that is not attached?
  * Attached anew, it would have two logs: the older one, replayed when its
  * entry is attached again, would write its data over the newer one's.
@@ -158,20 +154,20 @@ static bool pcache_backing_recorded(struct pcache_cache *other, int i,
 {
 	const struct pcache_backing_entry *entry = &other->table->entries[i];
 	struct pcache_backing *b = other->backings[i];
-	char recorded[PCACHE_PATH_SIZE];
 	dev_t recorded_devt;
 
+	/* A used entry's path is NUL-terminated: the load checked it. */
 	if (!entry_used(entry) || (b && b->state == PCACHE_BACKING_ATTACHED))
 		return false;
-	strscpy(recorded, entry->path, sizeof(recorded));
-	return !strcmp(recorded, path) ||
-	       (!lookup_bdev(recorded, &recorded_devt) && recorded_devt == devt);
+	return !strcmp(entry->path, path) ||
+	       (!lookup_bdev(entry->path, &recorded_devt) && recorded_devt == devt);
 }
 
 /*
- * @path may become a backing device of @cache (in slot @id, or a new one
- * with @id -1): absolute, a block device that no cache has, attached or
- * recorded.
+ * Checks that need no cache lock: @path may become a backing device of
+ * @cache (in slot @id, or a new one with @id -1): absolute, a block device
+ * that is neither a cache device nor a pcache disk, and that no cache has,
+ * attached or recorded.
  */
 static int pcache_backing_check_path(struct pcache_cache *cache,
 				     const char *path, int id)

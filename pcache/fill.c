@@ -164,14 +164,15 @@ static void pcache_fill_to_request(struct pcache_fill *fill)
 {
 	struct request *rq = fill->rq;
 	u32 from = (fill->start - blk_rq_pos(rq)) << SECTOR_SHIFT;
-	u32 to = from + (fill->sectors << SECTOR_SHIFT), pos = 0, off, n;
+	u32 to = from + (fill->sectors << SECTOR_SHIFT), pos = 0, off, hi, n;
 	struct req_iterator iter;
 	struct bio_vec bv;
 
 	rq_for_each_segment(bv, rq, iter) {
+		hi = min(pos + bv.bv_len, to);
 		/* Up to each page boundary of the fill: sub-page buffers. */
-		for (off = max(pos, from); off < min(pos + bv.bv_len, to); off += n) {
-			n = min_t(u32, min(pos + bv.bv_len, to) - off,
+		for (off = max(pos, from); off < hi; off += n) {
+			n = min_t(u32, hi - off,
 				  PAGE_SIZE - offset_in_page(off - from));
 			memcpy_page(bv.bv_page, bv.bv_offset + off - pos,
 				    fill->pages[(off - from) >> PAGE_SHIFT],
