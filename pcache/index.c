@@ -193,6 +193,7 @@ struct index_change {
 	pcache_index_stale_t stale;		/* insertion; NULL: never */
 	void *stale_ctx;
 	bool stale_cuts;			/* stale: cut, else stop */
+	bool whole;				/* removal: drop whole */
 };
 
 static bool gives_way(const struct index_change *c,
@@ -226,6 +227,8 @@ static void carve_count(struct pcache_index_part *part,
 			if (c->key && ext->start > pos)
 				(*need)++;
 			pos = max_t(u64, pos, ext_end(ext));
+		} else if (c->whole) {
+			(*dropped)++;
 		} else if (ext->start < c->start && ext_end(ext) > c->end) {
 			(*need)++;
 		} else if (ext->start >= c->start && ext_end(ext) <= c->end) {
@@ -260,7 +263,13 @@ static u64 carve(struct pcache_index_part *part,
 		if (!gives_way(c, ext))
 			continue;
 
-		if (ext->start < c->start && end > c->end) {
+		if (c->whole) {
+			rb_erase(&ext->node, &part->root);
+			part->nr_extents--;
+			part->nr_sectors -= ext->len;
+			removed += ext->len;
+			pcache_extent_pool_put(pool, ext);
+		} else if (ext->start < c->start && end > c->end) {
 			split_at(part, ext, c->end, pool);
 			ext->len = c->start - ext->start;
 			part->nr_sectors -= c->end - c->start;
@@ -588,6 +597,24 @@ int pcache_index_remove_alloc(struct pcache_index *idx, u64 start, u32 len,
 {
 	return index_remove(idx, start, len, match, match_ctx, pool, alloc,
 		      alloc_ctx, removed);
+}
+
+int pcache_index_drop(struct pcache_index *idx, u64 start, u32 len,
+		      pcache_extent_match_t match, void *match_ctx,
+		      struct pcache_extent_pool *pool, u64 *removed)
+{
+	struct index_change c = {
+		.start = start,
+		.end = start + len,
+		.match = match,
+		.match_ctx = match_ctx,
+		.whole = true,
+	};
+
+	if (!range_ok(idx, start, len))
+		return -EINVAL;
+	/* Whole extents only: nothing is split, nothing taken from @pool. */
+	return apply_change(idx, &c, pool, NULL, NULL, removed);
 }
 
 /*

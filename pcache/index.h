@@ -367,6 +367,27 @@ int pcache_index_remove_alloc(struct pcache_index *idx, u64 start, u32 len,
 			      u64 *removed);
 
 /**
+ * pcache_index_drop() - drop whole the extents that overlap a range
+ * @idx: the index
+ * @start: first sector
+ * @len: sectors, >= 1, inside the device
+ * @match: as for pcache_index_remove()
+ * @match_ctx: passed to @match
+ * @pool: extents dropped are added to it
+ * @removed: if not NULL, increased by the number of sectors removed
+ *
+ * Unlike pcache_index_remove(), a matching extent that sticks out of the
+ * range goes whole: reclaim drops every extent of a segment, by the ranges
+ * of its records, and must not split one (which takes an extent) only to
+ * drop both halves.  Never needs an extent.
+ *
+ * Return: 0, or -EINVAL for a bad range.
+ */
+int pcache_index_drop(struct pcache_index *idx, u64 start, u32 len,
+		      pcache_extent_match_t match, void *match_ctx,
+		      struct pcache_extent_pool *pool, u64 *removed);
+
+/**
  * pcache_index_stats() - count the extents and cached sectors
  * @idx: the index
  * @extents: set to the number of extents

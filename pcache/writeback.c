@@ -686,7 +686,6 @@ static void pcache_wb_unindex_seg(struct pcache_backing *backing, u32 seg)
 	u32 keys = cache->segs[seg].keys, batch = ARRAY_SIZE(wb->page), i;
 	u64 sectors = backing->sectors, pos;
 	struct pcache_extent_pool pool;
-	gfp_t gfp = GFP_NOIO;
 	bool whole = false;
 
 	pcache_extent_pool_init(&pool);
@@ -717,16 +716,14 @@ static void pcache_wb_unindex_seg(struct pcache_backing *backing, u32 seg)
 			whole = true;
 			break;
 		}
-		pcache_index_remove_alloc(&backing->index, start, len,
-					  pcache_wb_match_seg, &seg, &pool,
-					  pcache_extent_alloc, &gfp, NULL);
+		pcache_index_drop(&backing->index, start, len,
+				  pcache_wb_match_seg, &seg, &pool, NULL);
 	}
 	/* The records cannot be read back: look at every extent instead. */
 	for (pos = 0; whole && pos < sectors; pos += PCACHE_WB_CHUNK)
-		pcache_index_remove_alloc(&backing->index, pos,
-					  min(PCACHE_WB_CHUNK, sectors - pos),
-					  pcache_wb_match_seg, &seg, &pool,
-					  pcache_extent_alloc, &gfp, NULL);
+		pcache_index_drop(&backing->index, pos,
+				  min(PCACHE_WB_CHUNK, sectors - pos),
+				  pcache_wb_match_seg, &seg, &pool, NULL);
 	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
 }
 

@@ -827,6 +827,53 @@ static void test_remove(void **state)
 	teardown_index(&idx, &pool);
 }
 
+/*
+ * pcache_index_drop(): an extent of the segment sticking out of the range
+ * at both ends goes whole, with no extent from the pool; other segments'
+ * extents stay.
+ */
+static void test_drop(void **state)
+{
+	struct pcache_extent_pool pool;
+	struct pcache_index idx;
+	u64 removed = 0;
+	u32 seg = 1;
+
+	(void)state;
+	pcache_extent_pool_init(&pool);
+	assert_int_equal(pcache_index_init(&idx, 256, 5), 0);
+	put(&idx, &pool, 0, 30, 1, 0, 1);
+	put(&idx, &pool, 40, 20, 2, 0, 2);
+	put(&idx, &pool, 64, 10, 1, 8192, 3);
+	assert_stats(&idx, 3, 60);
+	pcache_extent_pool_trim(&pool, 0, free_extent, NULL);
+
+	/* The middle of segment 1's first extent: all of it goes. */
+	assert_int_equal(pcache_index_drop(&idx, 10, 5, match_seg, &seg,
+					   &pool, &removed), 0);
+	assert_int_equal(removed, 30);
+	assert_int_equal(pool.nr, 1);
+	assert_int_equal(lookup(&idx, 0, 80), 5);
+	assert_gap(0, 0, 40);
+	assert_hit(1, 40, 20, 2, 0, 2);
+	assert_gap(2, 60, 4);
+	assert_hit(3, 64, 10, 1, 8192, 3);
+	assert_gap(4, 74, 6);
+
+	/*
+	 * Over two partitions: segment 2's extent stays, segment 1's goes
+	 * whole though it ends past the range.
+	 */
+	removed = 0;
+	assert_int_equal(pcache_index_drop(&idx, 50, 20, match_seg, &seg,
+					   &pool, &removed), 0);
+	assert_int_equal(removed, 10);
+	assert_stats(&idx, 1, 20);
+	assert_int_equal(pcache_index_drop(&idx, 250, 10, NULL, NULL, &pool,
+					   NULL), -EINVAL);
+	teardown_index(&idx, &pool);
+}
+
 /* A stale() that records the partition whose lock it runs under. */
 struct stale_probe {
 	struct pcache_index *idx;
@@ -1712,6 +1759,7 @@ int main(void)
 		cmocka_unit_test_setup(test_partition_boundary, forget_leaks),
 		cmocka_unit_test_setup(test_lookup_sequence, forget_leaks),
 		cmocka_unit_test_setup(test_remove, forget_leaks),
+		cmocka_unit_test_setup(test_drop, forget_leaks),
 		cmocka_unit_test_setup(test_pool_refill, forget_leaks),
 		cmocka_unit_test_setup(test_insert_unless, forget_leaks),
 		cmocka_unit_test_setup(test_insert_or_cut, forget_leaks),
