@@ -64,11 +64,16 @@ static int pcache_pmem_zero(struct pcache_cache *cache, u64 off, u64 len)
  * write leaves the other slot whole; afterwards both slots are current.
  * The newest copy is where load found it (table_first is the other slot),
  * until an update completes: then either slot will do.
+ *
+ * The seq stops at PCACHE_SEQ_MAX, past which load refuses a table: only a
+ * forged table gets there (2^62 updates never happen).  Equal seqs are
+ * still safe: an update cut short leaves the old and the new table whole,
+ * and load takes one of them, as it may after any cut during an update.
  */
 void pcache_cache_write_table(struct pcache_cache *cache,
 			      struct pcache_backing_table *table)
 {
-	u64 seq = le64_to_cpu(cache->table->seq) + 1;
+	u64 seq = min(le64_to_cpu(cache->table->seq) + 1, PCACHE_SEQ_MAX);
 	unsigned int first = cache->table_first;
 
 	lockdep_assert_held(&cache->lock);

@@ -414,6 +414,32 @@ test_bad_table_header() {
 	registers_again
 }
 
+# A valid table at the end of the seq space stays loadable after updates
+# (it is saved while attached: unregister wants its backings detached).
+test_table_seq_max() {
+	local slot img="$WORK/seq-max.img"
+	meta table-set 0,1 seq "1 << 62"
+	ctl "$SYS/register" "path=/dev/pmem0"
+	attr_is "$CACHE/backing0/state" attached
+	ctl "$CACHE/detach" "backing=0"
+	ctl "$CACHE/attach" "path=$(by_id vda),size=128M"
+	attr_is "$CACHE/backing0/state" attached
+	cat "$CACHE/backing0/uuid" >"$WORK/backing0.new-uuid"
+	dd if=/dev/pmem0 of="$img" bs=4096 count=$((META / 4096)) iflag=direct status=none
+	ctl "$CACHE/detach" "backing=0"
+	ctl "$SYS/unregister" "cache=0"
+	dd if="$img" of=/dev/pmem0 bs=4096 oflag=direct conv=notrunc,fsync status=none
+	for slot in 0 1; do
+		echo "slot $slot: seq $(meta table-get "$slot" seq)"
+	done
+	ctl "$SYS/register" "path=/dev/pmem0"
+	[ -d "$CACHE" ] || fail "a table updated at seq 2^62 does not register"
+	attr_is "$CACHE/backing0/state" attached
+	attr_is "$CACHE/backing0/uuid" "$(cat "$WORK/backing0.new-uuid")"
+	release
+	registers_again
+}
+
 head_sum() {
 	dd if=/dev/pmem0 bs=1M count=4 iflag=direct status=none | sha256sum
 }
@@ -458,7 +484,7 @@ test_other_cache() {
 	rmmod pcache
 }
 
-ktap_plan 13
+ktap_plan 14
 ktap_test "format, attach a backing device, save the metadata" test_setup
 ktap_test "on-media checksums are CRC32C as format.h says" test_checksums
 ktap_test "the saved metadata registers with its backing device" test_registers
@@ -470,6 +496,7 @@ ktap_test "two damaged table slots are refused" test_both_slots
 ktap_test "the newest valid table slot wins" test_newest_slot
 ktap_test "bad table entries with a valid crc are refused" test_bad_entries
 ktap_test "a bad table header with a valid crc is refused" test_bad_table_header
+ktap_test "a table at the end of its seq space stays loadable" test_table_seq_max
 ktap_test "a filesystem is neither loaded nor formatted over without force" test_foreign
 ktap_test "a cache is not formatted over without force" test_other_cache
 ktap_finish
