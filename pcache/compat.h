@@ -68,7 +68,12 @@ static inline long pcache_dax_direct_access(struct dax_device *dax_dev,
 }
 #endif
 
-/* badblocks_check(): the bad range's length is a sector_t since 6.15. */
+/*
+ * badblocks_check(): the bad range's length is a sector_t since 6.15.
+ * Before, the length asked about is an int too: a range of 2^31 sectors
+ * (1 TiB, such as a whole large cache device) would wrap and find nothing,
+ * so it is asked about in pieces, in order, the first bad one answering.
+ */
 #ifdef PCACHE_HAVE_BADBLOCKS_SECTOR_T
 #define pcache_badblocks_check		badblocks_check
 #else
@@ -76,11 +81,19 @@ static inline int pcache_badblocks_check(struct badblocks *bb, sector_t s,
 					 sector_t sectors, sector_t *first_bad,
 					 sector_t *bad_sectors)
 {
-	int bad, ret;
+	int piece, bad, ret;
 
-	ret = badblocks_check(bb, s, sectors, first_bad, &bad);
-	*bad_sectors = bad;
-	return ret;
+	while (sectors) {
+		piece = min_t(sector_t, sectors, 1U << 30);
+		ret = badblocks_check(bb, s, piece, first_bad, &bad);
+		if (ret) {
+			*bad_sectors = bad;
+			return ret;
+		}
+		s += piece;
+		sectors -= piece;
+	}
+	return 0;
 }
 #endif
 
