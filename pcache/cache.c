@@ -622,7 +622,12 @@ struct pcache_read_ctx {
 	struct pcache_request *preq;
 	sector_t pos;
 	int error;
-	/* The record whose data CRC was checked last: pieces share it. */
+	/*
+	 * The record whose data CRC was checked last: pieces share it, in
+	 * one partition only (between two, the lock was dropped and the
+	 * segment may have been reclaimed and written again).
+	 */
+	u64 checked_part;
 	u32 checked_seg;
 	u32 checked_rec;
 	bool checked_bad;
@@ -634,13 +639,15 @@ static int pcache_read_piece(void *data, u64 start, u32 len,
 {
 	struct pcache_read_ctx *ctx = data;
 	struct pcache_backing *backing = ctx->backing;
+	u64 part = start >> backing->index.part_shift;
 	u32 first = start - ctx->pos;
 
 	if (!hit)
 		return 0;
 	if (backing->cache->data_crc && !(hit->flags & PCACHE_EXTENT_ZEROES) &&
-	    (hit->seg != ctx->checked_seg ||
+	    (hit->seg != ctx->checked_seg || part != ctx->checked_part ||
 	     pcache_extent_rec_index(hit->flags) != ctx->checked_rec)) {
+		ctx->checked_part = part;
 		ctx->checked_seg = hit->seg;
 		ctx->checked_rec = pcache_extent_rec_index(hit->flags);
 		ctx->checked_bad = pcache_data_check(backing, hit->seg,
