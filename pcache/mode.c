@@ -338,7 +338,7 @@ static int pcache_mode_switch(struct pcache_backing *backing, u32 mode)
 		mutex_unlock(&cache->lock);
 	}
 	pcache_unfreeze_queue(q, memflags);
-	if (ret == -EINTR)
+	if (ret == -ERESTARTSYS)
 		goto out_interrupted;
 	if (ret)
 		goto out_end;

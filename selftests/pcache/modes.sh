@@ -233,6 +233,7 @@ advertise_before_drain() {
 	# Under the first drain's target (a sixteenth of the quota): straight
 	# to the frozen one.
 	put_area "/dev/$DISK" 8 1 "adv-$PCACHE_RUN_ID"
+	kmsg_mark
 	python3 -c "$WRITE_ERRNO" "$B/mode" writethrough >/tmp/switch.out &
 	pid=$!
 	for _ in $(seq 50); do
@@ -249,6 +250,8 @@ advertise_before_drain() {
 	kill -USR1 "$pid"
 	wait "$pid" || true
 	[ "$(cat /tmp/switch.out)" = EINTR ] || fail "the interrupted switch returned $(cat /tmp/switch.out)"
+	kmsg_since | grep -q 'mode: interrupted; still writeback' ||
+		fail "the log does not say the frozen drain was interrupted"
 	[ "$(cat "/sys/block/$DISK/queue/write_cache")" = "write through" ] ||
 		fail "the interrupted switch left the disk advertising a write cache"
 	dm_table "$(linear_table)"
