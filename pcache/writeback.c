@@ -381,30 +381,65 @@ static int pcache_wb_note_extent(void *data, u64 start, u32 len,
 	return 0;
 }
 
-/*
- * With data CRCs, nothing is written back whose record fails its CRC: the
- * round fails (-EBADMSG) and is retried, as for a failing backing device,
- * and the data stays in pmem, where reads of it fail too.
- */
-static int pcache_wb_check_data(struct pcache_backing *backing)
+/* Under the partition lock: note the live pieces of the record passed over. */
+static int pcache_wb_note_live(void *data, u64 start, u32 len,
+			       const struct pcache_extent *hit, u32 seg_off)
 {
+	struct pcache_wb_batch *wb = data;
+	const struct pcache_wb_rec *rec = &wb->recs[0];
+
+	if (!hit || hit->seg != rec->seg ||
+	    pcache_extent_rec_index(hit->flags) != rec->index)
+		return 0;
+	return pcache_wb_note_extent(data, start, len, hit, seg_off);
+}
+
+/* The round's record @index of @seg: its place in the round (seq order). */
+static u32 pcache_wb_rec_pos(const struct pcache_wb_batch *wb, u32 seg,
+			     u32 index)
+{
+	u32 i;
+
+	for (i = 0; i < wb->nr; i++)
+		if (wb->recs[i].seg == seg && wb->recs[i].index == index)
+			return i;
+	return 0;
+}
+
+/*
+ * Of the extents to write, find those whose data cannot be written back:
+ * their record fails its data CRC, or pmem knows of bad blocks in them.
+ * Nothing of such a record is written over the backing device's older
+ * data: reads of it fail too.  Returns the place in the round of the
+ * oldest record holding one, or wb->nr if all are good.
+ */
+static u32 pcache_wb_find_bad(struct pcache_backing *backing)
+{
+	struct pcache_cache *cache = backing->cache;
 	struct pcache_wb_batch *wb = backing->wb;
-	u32 i, seg = U32_MAX, rec = 0;
+	u32 i, seg = U32_MAX, rec = 0, bad = wb->nr;
+	bool rec_bad = false;
 
 	for (i = 0; i < wb->nr_ext; i++) {
 		const struct pcache_wb_extent *ext = &wb->ext[i];
+		u32 index = pcache_extent_rec_index(ext->flags);
 
-		if (ext->flags & PCACHE_EXTENT_ZEROES ||
-		    (ext->seg == seg && pcache_extent_rec_index(ext->flags) == rec))
+		if (ext->flags & PCACHE_EXTENT_ZEROES)
 			continue;
-		seg = ext->seg;
-		rec = pcache_extent_rec_index(ext->flags);
-		if (pcache_data_check(backing, seg, rec)) {
-			wb->data_bad = true;
-			return -EBADMSG;
+		if (ext->seg != seg || index != rec) {
+			seg = ext->seg;
+			rec = index;
+			rec_bad = cache->data_crc &&
+				  pcache_data_check(backing, seg, rec);
 		}
+		if (rec_bad ||
+		    pcache_pmem_known_bad(cache, pcache_seg_offset(cache, seg) +
+					  ext->seg_off,
+					  (u64)ext->len << SECTOR_SHIFT,
+					  NULL, NULL))
+			bad = min(bad, pcache_wb_rec_pos(wb, seg, rec));
 	}
-	return 0;
+	return bad;
 }
 
 /*
@@ -412,7 +447,7 @@ static int pcache_wb_check_data(struct pcache_backing *backing)
  * extents never come from the mempool's reserve; emptying the index again
  * splits no extent, so it takes none from there either.
  */
-static int pcache_wb_plan(struct pcache_backing *backing)
+static int pcache_wb_plan_round(struct pcache_backing *backing)
 {
 	struct pcache_wb_batch *wb = backing->wb;
 	u64 sectors = backing->sectors, pos;
@@ -444,8 +479,6 @@ static int pcache_wb_plan(struct pcache_backing *backing)
 		ret = pcache_index_lookup(&wb->index, pos,
 					  min(PCACHE_WB_CHUNK, sectors - pos),
 					  pcache_wb_note_extent, wb);
-	if (!ret && backing->cache->data_crc)
-		ret = pcache_wb_check_data(backing);
 	/* Empty the round's index for the next one. */
 	for (pos = 0; pos < sectors; pos += PCACHE_WB_CHUNK)
 		pcache_index_remove_alloc(&wb->index, pos,
@@ -454,6 +487,70 @@ static int pcache_wb_plan(struct pcache_backing *backing)
 					  &gfp, NULL);
 	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
 	return ret;
+}
+
+/*
+ * The round's first record holds data that cannot be written back.  The
+ * pieces of it that the live index still reads from it are the newest data
+ * of their ranges: while any of those is bad, the round fails (reads of it
+ * fail too) and is retried.  Once newer writes replaced them, wherever in
+ * the log those are, the record is passed over: a round of it alone writes
+ * its good live pieces and nothing of the rest.  Until the newer writes go
+ * down too, the backing device holds older data than the record's for the
+ * ranges passed over: the best there is without the record's data.
+ */
+static int pcache_wb_plan_past(struct pcache_backing *backing, u64 *target)
+{
+	struct pcache_cache *cache = backing->cache;
+	struct pcache_wb_batch *wb = backing->wb;
+	const struct pcache_wb_rec *rec = &wb->recs[0];
+	int ret;
+
+	wb->nr = 1;
+	*target = rec->seq;
+	wb->nr_ext = 0;
+	ret = pcache_index_lookup(&backing->index, rec->start, rec->len,
+				  pcache_wb_note_live, wb);
+	if (ret)
+		return ret;
+	if (!pcache_wb_find_bad(backing)) {
+		pr_err_ratelimited("cache%d: backing%u: segment %u record %u (sectors %llu+%u) cannot be read and is still the newest data there: writeback waits for a newer write of it, or a detach with force\n",
+				   cache->id, backing->id, rec->seg, rec->index,
+				   rec->start, rec->len);
+		wb->data_bad = true;
+		return -EBADMSG;
+	}
+	pr_warn("cache%d: backing%u: segment %u record %u (sectors %llu+%u) cannot be read; newer writes replaced what is still read of it: passing over it\n",
+		cache->id, backing->id, rec->seg, rec->index, rec->start,
+		rec->len);
+	return 0;
+}
+
+/*
+ * Plan the round: what to write, once, newest data first.  A record whose
+ * data cannot be written back ends the round just before it, so that the
+ * records before it still go down; when it is the first, it is passed over
+ * once newer writes replaced it (pcache_wb_plan_past()).  @target comes
+ * down with the round.
+ */
+static int pcache_wb_plan(struct pcache_backing *backing, u64 *target)
+{
+	struct pcache_wb_batch *wb = backing->wb;
+	u32 bad;
+	int ret;
+
+	for (;;) {
+		ret = pcache_wb_plan_round(backing);
+		if (ret)
+			return ret;
+		bad = pcache_wb_find_bad(backing);
+		if (bad == wb->nr)
+			return 0;
+		if (!bad)
+			return pcache_wb_plan_past(backing, target);
+		wb->nr = bad;
+		*target = wb->recs[bad].seq - 1;
+	}
 }
 
 /* A bio over pmem's own pages. */
@@ -853,7 +950,7 @@ static int pcache_wb_round(struct pcache_backing *backing)
 	if (target > backing->clean_seq) {
 		ret = pcache_wb_collect(backing, &target);
 		if (!ret && backing->wb->nr) {
-			ret = pcache_wb_plan(backing) ?:
+			ret = pcache_wb_plan(backing, &target) ?:
 			      pcache_wb_write(backing, &bytes);
 			if (!ret) {
 				pcache_wb_commit(backing, target);

@@ -6,8 +6,9 @@
 # so does writeback before it writes anything back.  A byte flipped in a
 # cached extent in pmem makes reads of it fail with EIO and counts in
 # data_crc_errors; writeback refuses it (writeback_errors too) and the
-# backing device keeps what it had; a newer write of the range makes it
-# readable and written back again.  The CRC is of the bytes stored even
+# backing device keeps what it had, while what was written before it goes
+# down; a newer write of the range makes it readable and written back again,
+# and writeback passes the damaged record over, however far back it is.  The CRC is of the bytes stored even
 # when the writer's buffer changes during the write (O_DIRECT).  A read that
 # fails its CRC leaves none of the data in the reader's buffer.  Replay
 # after a power cut accepts the records' CRCs.  Without data CRCs (the default) a flipped byte is read
@@ -194,6 +195,54 @@ after_power_cut() {
 	echo cache=0 >"$SYS/unregister"
 }
 
+# A record that fails its CRC ends the rounds just before it: what was
+# written earlier goes down.  A newer write of its range lets writeback pass
+# it over, however many records came in between (more than a round takes).
+heals_past_round() {
+	local off late=4200 errors _ mib=$((1 << 20))
+	echo path=/dev/pmem0,format,force,data_crc >"$SYS/register"
+	attach_backing "$(backing_path 0)" size=128M
+	echo 3600000 >"$B/writeback_delay_ms"
+	sleep 1.5
+	pattern "early-$PCACHE_RUN_ID" $mib |
+		dd of=/dev/pcache0 bs=1M seek=32 oflag=direct iflag=fullblock status=none
+	put_range "bad-$PCACHE_RUN_ID"
+	off=$(record_data_offset $SECTOR)
+	flip_byte $((off + 5000))
+	pattern "late-$PCACHE_RUN_ID" $((late * 4096)) |
+		dd of=/dev/pcache0 bs=4k seek=$((64 * 256)) oflag=direct iflag=fullblock status=none
+	errors=$(cat "$B/writeback_errors")
+	echo 0 >"$B/writeback_delay_ms"
+	for _ in $(seq 150); do
+		[ "$(cat "$B/writeback_errors")" -gt "$errors" ] && break
+		sleep 0.2
+	done
+	echo "stopped at the flipped record: dirty_bytes $(cat "$B/dirty_bytes"), writeback_errors $(cat "$B/writeback_errors")"
+	[ "$(cat "$B/writeback_errors")" -gt "$errors" ] || fail "writeback did not stop at the flipped record"
+	cmp <(dd if="$(backing_path 0)" bs=1M skip=32 count=1 iflag=direct status=none) \
+		<(pattern "early-$PCACHE_RUN_ID" $mib) ||
+		fail "the write before the flipped record was not written back"
+	[ "$(cat "$B/dirty_bytes")" -ge $((late * 4096 + 65536)) ] ||
+		fail "records after the flipped one were written back"
+	dmesg -C
+	put_range "heal-$PCACHE_RUN_ID"
+	for _ in $(seq 300); do
+		[ "$(cat "$B/dirty_bytes")" = 0 ] && break
+		sleep 0.2
+	done
+	dmesg | grep 'pcache: ' | sed 's/^\[[ 0-9.]*\] //' | sort | uniq -c
+	[ "$(cat "$B/dirty_bytes")" = 0 ] || fail "still $(cat "$B/dirty_bytes") bytes dirty"
+	dmesg | grep -q 'pcache:.*cannot be read; newer writes replaced .*: passing over it' ||
+		fail "no log line says the flipped record was passed over"
+	cmp <(range_of "$(backing_path 0)") <(pattern "heal-$PCACHE_RUN_ID" 65536) ||
+		fail "the backing device does not hold the newer write"
+	cmp <(dd if="$(backing_path 0)" bs=4k skip=$((64 * 256)) count=$late iflag=direct status=none) \
+		<(pattern "late-$PCACHE_RUN_ID" $((late * 4096))) ||
+		fail "the backing device does not hold the writes after the flipped record"
+	echo backing=0 >"$CACHE/detach"
+	echo cache=0 >"$SYS/unregister"
+}
+
 # Without data CRCs a flipped byte is served as it is.
 without_data_crc() {
 	local off
@@ -215,7 +264,7 @@ without_data_crc() {
 
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan 7
+	ktap_plan 8
 	ktap_test "format with data_crc (refused without format); data reads back" setup
 	ktap_test "a byte flipped in a cached extent: the read fails, counted" flipped_read_fails
 	ktap_test "writeback refuses the flipped extent; the backing device keeps its data" \
@@ -228,6 +277,8 @@ case "$PCACHE_PHASE" in
 2)
 	KTAP_NUM=5
 	ktap_test "after a power cut, replay accepts the data CRCs" after_power_cut
+	ktap_test "a record failing its CRC: writeback gets to it, passes it once rewritten" \
+		heals_past_round
 	ktap_test "without data_crc a flipped byte is served as it is" without_data_crc
 	ktap_finish
 	;;
