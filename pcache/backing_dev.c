@@ -760,13 +760,17 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 			pcache_dirty_bytes(backing));
 		ret = pcache_wb_drain(backing, 0);
 		if (ret) {
+			/*
+			 * Both under the lock: another detach may claim the
+			 * disk, and free @backing, as soon as it is dropped.
+			 */
 			mutex_lock(&cache->lock);
 			backing->state = PCACHE_BACKING_ATTACHED;
-			mutex_unlock(&cache->lock);
 			pcache_disk_unclaim_removal(backing);
 			pr_err("cache%d: detach: interrupted; backing%u stays attached with %llu bytes not written back\n",
 			       cache->id, id,
 			       pcache_dirty_bytes(backing));
+			mutex_unlock(&cache->lock);
 			kvfree(table);
 			return ret;
 		}
