@@ -438,10 +438,8 @@ static bool pcache_key_written_back(void *ctx)
 }
 
 /*
- * Insert @key, starting with this CPU's spare extents, unless @stale (see
- * pcache_index_insert_unless(); NULL for a write) stops it: returns true
- * when inserted whole.  The extents left over go to @left, for
- * pcache_spare_refill().
+ * Insert a write's @key, starting with this CPU's spare extents.  The
+ * extents left over go to @left, for pcache_spare_refill().
  *
  * A write's key can reach the index after a round wrote it back, with a
  * newer write of the same range, and reclaim dropped that newer one's
@@ -450,11 +448,11 @@ static bool pcache_key_written_back(void *ctx)
  * out of its range (pcache_index_insert_or_cut()); reads of it go to the
  * backing device, which holds it or newer.
  */
-bool pcache_index_add(struct pcache_backing *backing,
+void pcache_index_add(struct pcache_backing *backing,
 		      const struct pcache_key *key, gfp_t gfp, u64 *replaced,
-		      pcache_index_stale_t stale, void *stale_ctx,
 		      struct pcache_extent_pool *left)
 {
+	struct pcache_key_seq k = { .backing = backing, .seq = key->seq };
 	struct pcache_extent *ext;
 	int i, ret;
 
@@ -465,20 +463,10 @@ bool pcache_index_add(struct pcache_backing *backing,
 			pcache_extent_pool_put(left, ext);
 	}
 	/* No -ENOMEM: the mempool waits rather than fail with GFP_NOIO. */
-	if (stale) {
-		ret = pcache_index_insert_unless(&backing->index, key, left,
-						 pcache_extent_alloc, &gfp,
-						 stale, stale_ctx);
-	} else {
-		struct pcache_key_seq k = { .backing = backing, .seq = key->seq };
-
-		ret = pcache_index_insert_or_cut(&backing->index, key, left,
-						 pcache_extent_alloc, &gfp,
-						 replaced,
-						 pcache_key_written_back, &k);
-	}
-	WARN_ON(ret && ret != -ESTALE);
-	return !ret;
+	ret = pcache_index_insert_or_cut(&backing->index, key, left,
+					 pcache_extent_alloc, &gfp, replaced,
+					 pcache_key_written_back, &k);
+	WARN_ON(ret);
 }
 
 /*
@@ -513,7 +501,7 @@ void pcache_log_index(struct pcache_backing *backing,
 {
 	struct pcache_extent_pool left;
 
-	pcache_index_add(backing, key, GFP_NOIO, replaced, NULL, NULL, &left);
+	pcache_index_add(backing, key, GFP_NOIO, replaced, &left);
 	/* Pairs with pcache_wb_reclaimable(): the key is in the index. */
 	smp_mb__before_atomic();
 	atomic_dec(&backing->cache->segs[key->seg].inserting);
@@ -910,8 +898,7 @@ static u32 pcache_replay_segment(struct pcache_backing *backing, u32 seg,
 		if (!(key.flags & PCACHE_EXTENT_DIRTY))
 			continue;
 		percpu_counter_add(&backing->dirty_sectors, key.len);
-		pcache_index_add(backing, &key, GFP_KERNEL, NULL, NULL, NULL,
-				 &left);
+		pcache_index_add(backing, &key, GFP_KERNEL, NULL, &left);
 		pcache_spare_refill(backing, &left, GFP_KERNEL);
 	}
 	state->keys = i;

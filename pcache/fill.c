@@ -246,7 +246,11 @@ static bool pcache_fill_stale(void *ctx)
 
 /*
  * Insert a piece of a fill (its key appended to the log) into the index,
- * where nothing is, unless reclaim ran since the lookup.  Reclaim (and the
+ * where nothing is, unless reclaim ran since the lookup.  Its extents come
+ * from the slab alone, never from the writes' spare extents or mempool
+ * reserve, which a burst of read misses could empty, leaving writes to
+ * wait on it: a fill is best effort, and one that finds no memory stops
+ * (what it did not index is read from the backing device).  Reclaim (and the
  * drops of mode.c) bump reclaim_gen before they take a partition lock to
  * drop extents, so a fill that goes into a partition after such a drop
  * sees the gen changed, under that partition's lock, and stops: it never
@@ -259,14 +263,16 @@ static bool pcache_fill_insert(struct pcache_backing *backing,
 			       struct pcache_fill *fill, struct pcache_key *key)
 {
 	struct pcache_extent_pool pool;
-	gfp_t gfp = GFP_NOIO;
-	bool inserted;
+	int ret;
 
 	key->seq = 0;
-	inserted = pcache_index_add(backing, key, gfp, NULL, pcache_fill_stale,
-				    fill, &pool);
-	pcache_spare_refill(backing, &pool, gfp);
-	return inserted;
+	pcache_extent_pool_init(&pool);
+	ret = pcache_index_insert_unless(&backing->index, key, &pool,
+					 pcache_extent_alloc_noreserve, NULL,
+					 pcache_fill_stale, fill);
+	pcache_extent_pool_trim(&pool, 0, pcache_extent_free, NULL);
+	WARN_ON(ret && ret != -ESTALE && ret != -ENOMEM);
+	return !ret;
 }
 
 static void pcache_fill_work(struct work_struct *work)

@@ -313,9 +313,8 @@ bool pcache_log_append(struct pcache_backing *backing, struct request *rq,
 int pcache_data_check(struct pcache_backing *backing, u32 seg, u32 rec_index);
 void pcache_log_index(struct pcache_backing *backing,
 		      const struct pcache_key *key, u64 *replaced);
-bool pcache_index_add(struct pcache_backing *backing,
+void pcache_index_add(struct pcache_backing *backing,
 		      const struct pcache_key *key, gfp_t gfp, u64 *replaced,
-		      pcache_index_stale_t stale, void *stale_ctx,
 		      struct pcache_extent_pool *left);
 void pcache_spare_refill(struct pcache_backing *backing,
 			 struct pcache_extent_pool *pool, gfp_t gfp);
