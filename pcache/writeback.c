@@ -912,10 +912,9 @@ static void pcache_wb_reclaim(struct pcache_backing *backing)
 static void pcache_wb_size_next(struct pcache_wb_batch *wb, int ret)
 {
 	/*
-	 * Data that cannot be read from pmem (known bad blocks, a CRC
-	 * mismatch) fails every round that holds it, whatever its length:
-	 * only a newer write of its range, taken into the same round,
-	 * replaces it.  Take all there is, not fewer.
+	 * A bad record still read (pcache_wb_plan_past()), or a media error
+	 * copying data, fails the round whatever its length: fewer records
+	 * would not help.  Take all there is.
 	 */
 	if (ret && wb->data_bad)
 		wb->max_keys = PCACHE_WB_BATCH_KEYS;
