@@ -112,6 +112,16 @@ static int pcache_backing_open(struct pcache_backing *backing, const char *path,
 		return ret;
 	}
 	bdev = backing->bdev.bdev;
+	/*
+	 * By its disk: partitions past a pcache disk's minors have numbers
+	 * of the extended major, which pcache_backing_check_path() passed.
+	 */
+	if (pcache_is_pcache_disk(disk_devt(bdev->bd_disk))) {
+		pr_err("cache%d: %s is a partition of a pcache disk, not a backing device\n",
+		       cache->id, path);
+		pcache_bdev_close(&backing->bdev);
+		return -EINVAL;
+	}
 	if (expect && (bdev_nr_bytes(bdev) != le64_to_cpu(expect->size) ||
 		       bdev_logical_block_size(bdev) !=
 		       le32_to_cpu(expect->logical_block_size))) {

@@ -734,11 +734,37 @@ test_attach_duplicate() {
 	checks_done
 }
 
+# blkpg add|del PNO: add (1 MiB at 1 MiB) or delete partition PNO of
+# /dev/pcache0, without a partition table.
+blkpg() {
+	python3 -c 'import ctypes, fcntl, os, sys
+class Part(ctypes.Structure):
+    _fields_ = [("start", ctypes.c_longlong), ("length", ctypes.c_longlong),
+                ("pno", ctypes.c_int), ("devname", ctypes.c_char * 64),
+                ("volname", ctypes.c_char * 64)]
+class Arg(ctypes.Structure):
+    _fields_ = [("op", ctypes.c_int), ("flags", ctypes.c_int),
+                ("datalen", ctypes.c_int), ("data", ctypes.c_void_p)]
+part = Part(start=1 << 20, length=1 << 20, pno=int(sys.argv[2]))
+arg = Arg(op=1 if sys.argv[1] == "add" else 2, datalen=ctypes.sizeof(part),
+          data=ctypes.addressof(part))
+fd = os.open("/dev/pcache0", os.O_RDONLY)
+fcntl.ioctl(fd, 0x1269, arg)  # BLKPG
+os.close(fd)' "$@"
+}
+
 test_attach_pcache_disk() {
 	local a=$CACHE/attach
 	ln -sfn /dev/pcache0 "$TMPD/pcache-link"
 	refused EINVAL "$a" "path=/dev/pcache0,size=$(seg 4)"
 	refused EINVAL "$a" "path=$TMPD/pcache-link,size=$(seg 4)"
+	# Partition 17 has a number of the extended major (259), not pcache's.
+	blkpg add 17 || fail "cannot add partition 17 to pcache0"
+	wait_for 10 "/dev/pcache0p17" test -b /dev/pcache0p17
+	echo "pcache0p17: $(stat -c 'major %t minor %T' /dev/pcache0p17) (hex)"
+	ln -sfn /dev/pcache0p17 "$TMPD/pcache-part-link"
+	refused EINVAL "$a" "path=$TMPD/pcache-part-link,size=$(seg 4)"
+	blkpg del 17 || fail "cannot delete partition 17 of pcache0"
 	checks_done
 }
 
