@@ -88,9 +88,12 @@ vmlinuz=$(kernel_image "$rel")
 # the boot CPU's feature bits for a moment, pgtable_l5_enabled() (a feature
 # bit there) reads false, and an interrupt in that window makes KASAN call
 # the LA57 direct map a wild access (a report at 0.002 s, before any test).
-cpu=max
+# pcache_extent, pcache's slab cache, is marked for failslab when it is
+# created (the mark is read-only at run time; a marked cache is never
+# merged with another): lib.sh's load_pcache turns failslab on for it.
+cpu=max debug_args=""
 case "$rel" in
-*-pcache-debug) cpu=max,la57=off ;;
+*-pcache-debug) cpu=max,la57=off debug_args="slub_debug=A,pcache_extent" ;;
 esac
 
 # The initramfs is rebuilt whenever its inputs change.
@@ -218,7 +221,7 @@ qemu_cmd() {
 	# under TCG (soft lockup in cryptomgr_test) and hung a test's boot.
 	# no_timer_check: on a loaded host the emulated timer can miss the
 	# kernel's IO-APIC timer check, which then panics at boot.
-	echo -append "'console=ttyS0,115200 loglevel=4 panic=-1 mitigations=off random.trust_cpu=on cryptomgr.notests no_timer_check pcvm.top=$PCACHE_TOP pcvm.moddir=$(kernel_modules_dir "$rel") pcvm.run=$run pcvm.phase=$phase${append:+ $append}'"
+	echo -append "'console=ttyS0,115200 loglevel=4 panic=-1 mitigations=off random.trust_cpu=on cryptomgr.notests no_timer_check pcvm.top=$PCACHE_TOP pcvm.moddir=$(kernel_modules_dir "$rel") pcvm.run=$run pcvm.phase=$phase${debug_args:+ $debug_args}${append:+ $append}'"
 }
 
 # Kernel log lines that fail a run, whatever the command said.
