@@ -508,6 +508,19 @@ static int pcache_wb_plan_past(struct pcache_backing *backing, u64 *target)
 
 	wb->nr = 1;
 	*target = rec->seq;
+	/*
+	 * The record's own key may not be in the index yet: none of its
+	 * pieces would be found and it would be passed over as replaced.
+	 * Landing after clean_seq passed it, the key would only cut
+	 * (pcache_key_written_back()), and its range would read the backing
+	 * device's older data instead of failing.  Look only once no key of
+	 * the segment is on its way: read before the lookup, this pairs with
+	 * pcache_log_index().
+	 */
+	if (atomic_read_acquire(&cache->segs[rec->seg].inserting)) {
+		wb->data_bad = true;
+		return -EAGAIN;
+	}
 	wb->nr_ext = 0;
 	ret = pcache_index_lookup(&backing->index, rec->start, rec->len,
 				  pcache_wb_note_live, wb);

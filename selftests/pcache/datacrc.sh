@@ -8,11 +8,13 @@
 # data_crc_errors; writeback refuses it (writeback_errors too) and the
 # backing device keeps what it had, while what was written before it goes
 # down; a newer write of the range makes it readable and written back again,
-# and writeback passes the damaged record over, however far back it is.  The CRC is of the bytes stored even
-# when the writer's buffer changes during the write (O_DIRECT).  A read that
-# fails its CRC leaves none of the data in the reader's buffer.  Replay
-# after a power cut accepts the records' CRCs.  Without data CRCs (the default) a flipped byte is read
-# back as it is: that is what the option is for.
+# and writeback passes the damaged record over, however far back it is, but
+# not while its own key is still on its way to the index.  The CRC is of the
+# bytes stored even when the writer's buffer changes during the write
+# (O_DIRECT).  A read that fails its CRC leaves none of the data in the
+# reader's buffer.  Replay after a power cut accepts the records' CRCs.
+# Without data CRCs (the default) a flipped byte is read back as it is: that
+# is what the option is for.
 #
 # pcvm: disks=1 timeout=600 kernels=6.12
 . "$(dirname "$0")/lib.sh"
@@ -21,6 +23,7 @@ SYS=/sys/bus/pcache
 CACHE=$SYS/devices/cache0
 # The range under test: 64 KiB at 1 MiB, away from the partition scan's reads.
 SECTOR=2048
+INDEX_DELAY=/sys/module/pcache/parameters/write_index_delay_ms
 
 # flip_byte OFFSET: invert one byte of /dev/pmem0, under the module's feet.
 flip_byte() {
@@ -243,6 +246,56 @@ heals_past_round() {
 	echo cache=0 >"$SYS/unregister"
 }
 
+write_in_flight() {
+	[ "$(awk '{ print $2 }' /sys/block/pcache0/inflight)" -ge 1 ]
+}
+
+errors_above() {
+	[ "$(cat "$B/writeback_errors")" -gt "$1" ]
+}
+
+# A damaged record whose own key is still on its way to the index
+# (write_index_delay_ms) when writeback gets to it: the index holds none of
+# it yet, which must not pass for "replaced".  Rounds wait for the key;
+# once it lands, reads of the range fail instead of returning the backing
+# device's older data, and a newer write heals it.
+late_key_not_passed() {
+	local held off errors
+	echo path=/dev/pmem0,format,force,data_crc >"$SYS/register"
+	pattern "old-$PCACHE_RUN_ID" 65536 |
+		dd of="$(backing_path 0)" bs=64k seek=16 oflag=direct status=none
+	attach_backing "$(backing_path 0)" size=32M
+	echo 3600000 >"$B/writeback_delay_ms"
+	sleep 1.5
+	echo 30000 >"$INDEX_DELAY"
+	put_range "held-$PCACHE_RUN_ID" &
+	held=$!
+	wait_for 10 "the write held before its index insertion" write_in_flight || return
+	echo 0 >"$INDEX_DELAY"
+	off=$(record_data_offset $SECTOR)
+	flip_byte $((off + 5000))
+	errors=$(cat "$B/writeback_errors")
+	dmesg -C
+	echo 0 >"$B/writeback_delay_ms"
+	wait_for 15 "a round refused while the key is on its way" errors_above "$errors"
+	kill -0 "$held" 2>/dev/null ||
+		fail "the write was no longer held when writeback got to it: the race was not run"
+	wait "$held" || fail "the held write failed"
+	if dmesg | grep 'pcache:.*passing over it'; then
+		fail "the record was passed over while its key was on its way"
+	fi
+	if range_of /dev/pcache0 >/dev/null 2>&1; then
+		fail "a read of the damaged range succeeded"
+	fi
+	[ "$(cat "$B/dirty_bytes")" -ge 65536 ] || fail "the damaged write is no longer dirty"
+	put_range "healed-$PCACHE_RUN_ID"
+	wait_for 60 "everything written back" dirty_is_zero || return
+	cmp <(range_of "$(backing_path 0)") <(pattern "healed-$PCACHE_RUN_ID" 65536) ||
+		fail "the backing device does not hold the newer write"
+	echo backing=0 >"$CACHE/detach"
+	echo cache=0 >"$SYS/unregister"
+}
+
 # Without data CRCs a flipped byte is served as it is.
 without_data_crc() {
 	local off
@@ -264,7 +317,7 @@ without_data_crc() {
 
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan 8
+	ktap_plan 9
 	ktap_test "format with data_crc (refused without format); data reads back" setup
 	ktap_test "a byte flipped in a cached extent: the read fails, counted" flipped_read_fails
 	ktap_test "writeback refuses the flipped extent; the backing device keeps its data" \
@@ -279,6 +332,8 @@ case "$PCACHE_PHASE" in
 	ktap_test "after a power cut, replay accepts the data CRCs" after_power_cut
 	ktap_test "a record failing its CRC: writeback gets to it, passes it once rewritten" \
 		heals_past_round
+	ktap_test "a record failing its CRC, its key on the way: not passed over" \
+		late_key_not_passed
 	ktap_test "without data_crc a flipped byte is served as it is" without_data_crc
 	ktap_finish
 	;;
