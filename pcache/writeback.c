@@ -355,10 +355,14 @@ static int pcache_wb_collect(struct pcache_backing *backing, u64 *target)
 		};
 		if (++src->index == src->keys) {
 			heap[0] = heap[--n];
-		} else {
-			ret = pcache_wb_source_read(backing, src);
-			if (ret)
-				return ret;
+		} else if (pcache_wb_source_read(backing, src)) {
+			/*
+			 * The segment's next record is damaged: the round
+			 * ends at the one just taken, so that what came
+			 * before the damage still goes down.
+			 */
+			*target = wb->recs[wb->nr - 1].seq;
+			return 0;
 		}
 		pcache_wb_sift_down(heap, n, 0);
 	}

@@ -9,12 +9,13 @@
 # backing device keeps what it had, while what was written before it goes
 # down; a newer write of the range makes it readable and written back again,
 # and writeback passes the damaged record over, however far back it is, but
-# not while its own key is still on its way to the index.  The CRC is of the
-# bytes stored even when the writer's buffer changes during the write
-# (O_DIRECT).  A read that fails its CRC leaves none of the data in the
-# reader's buffer.  Replay after a power cut accepts the records' CRCs.
-# Without data CRCs (the default) a flipped byte is read back as it is: that
-# is what the option is for.
+# not while its own key is still on its way to the index.  A log record
+# changed on pmem stops writeback there, after what came before it.  The
+# CRC is of the bytes stored even when the writer's buffer changes during
+# the write (O_DIRECT).  A read that fails its CRC leaves none of the data
+# in the reader's buffer.  Replay after a power cut accepts the records'
+# CRCs.  Without data CRCs (the default) a flipped byte is read back as it
+# is: that is what the option is for.
 #
 # pcvm: disks=1 timeout=600 kernels=6.12
 . "$(dirname "$0")/lib.sh"
@@ -296,6 +297,41 @@ late_key_not_passed() {
 	echo cache=0 >"$SYS/unregister"
 }
 
+# A log record changed on pmem while writeback runs (here, the record of the
+# second of two writes, right after the first's in one segment): writeback
+# stops there, and what came before it still goes down.
+damaged_record_ends_round() {
+	local first second errors
+	echo path=/dev/pmem0,format,force >"$SYS/register"
+	attach_backing "$(backing_path 0)" size=32M
+	echo 3600000 >"$B/writeback_delay_ms"
+	sleep 1.5
+	pattern "first-$PCACHE_RUN_ID" 65536 | taskset -c 0 \
+		dd of=/dev/pcache0 bs=64k seek=16 oflag=direct status=none
+	pattern "second-$PCACHE_RUN_ID" 65536 | taskset -c 0 \
+		dd of=/dev/pcache0 bs=64k seek=32 oflag=direct status=none
+	first=$(record_data_offset $SECTOR record)
+	second=$(record_data_offset $((2 * SECTOR)) record)
+	[ "$second" = $((first + 64)) ] ||
+		fail "the records are not one after the other: at $first and $second"
+	flip_byte $((second + 24))
+	errors=$(cat "$B/writeback_errors")
+	dmesg -C
+	echo 0 >"$B/writeback_delay_ms"
+	wait_for 30 "writeback stopped at the damaged record" errors_above "$errors"
+	dmesg | grep 'pcache:.*changed on pmem' | sed 's/^\[[ 0-9.]*\] //' | sort | uniq -c
+	dmesg | grep -q 'pcache:.*record .* changed on pmem .*: writeback stops there' ||
+		fail "no log line says where writeback stopped"
+	cmp <(range_of "$(backing_path 0)") <(pattern "first-$PCACHE_RUN_ID" 65536) ||
+		fail "the write before the damaged record was not written back"
+	[ "$(cat "$B/dirty_bytes")" -ge 65536 ] || fail "the second write is no longer dirty"
+	cmp <(dd if=/dev/pcache0 bs=64k skip=32 count=1 iflag=direct status=none) \
+		<(pattern "second-$PCACHE_RUN_ID" 65536) ||
+		fail "the second write does not read back"
+	echo backing=0,force >"$CACHE/detach"
+	echo cache=0 >"$SYS/unregister"
+}
+
 # Without data CRCs a flipped byte is served as it is.
 without_data_crc() {
 	local off
@@ -317,7 +353,7 @@ without_data_crc() {
 
 case "$PCACHE_PHASE" in
 1)
-	ktap_plan 9
+	ktap_plan 10
 	ktap_test "format with data_crc (refused without format); data reads back" setup
 	ktap_test "a byte flipped in a cached extent: the read fails, counted" flipped_read_fails
 	ktap_test "writeback refuses the flipped extent; the backing device keeps its data" \
@@ -334,6 +370,8 @@ case "$PCACHE_PHASE" in
 		heals_past_round
 	ktap_test "a record failing its CRC, its key on the way: not passed over" \
 		late_key_not_passed
+	ktap_test "a log record changed on pmem: what came before it is written back" \
+		damaged_record_ends_round
 	ktap_test "without data_crc a flipped byte is served as it is" without_data_crc
 	ktap_finish
 	;;

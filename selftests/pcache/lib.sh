@@ -67,15 +67,16 @@ r = random.Random(sys.argv[1])
 sys.stdout.buffer.write(r.randbytes(int(sys.argv[2])))' "$1" "$2"
 }
 
-# record_data_offset SECTOR: the byte offset in /dev/pmem0 of the data of the
-# newest dirty record that starts at SECTOR, in a segment of the cache on
-# /dev/pmem0 (its superblock gives the uuid and geometry: no sysfs needed,
-# so that it works before registration too).
+# record_data_offset SECTOR [record]: the byte offset in /dev/pmem0 of the
+# data of the newest dirty record that starts at SECTOR (with "record": of
+# the record itself), in a segment of the cache on /dev/pmem0 (its
+# superblock gives the uuid and geometry: no sysfs needed, so that it works
+# before registration too).
 record_data_offset() {
 	echo 3 >/proc/sys/vm/drop_caches
-	python3 - "$1" <<'PY'
+	python3 - "$1" "${2:-data}" <<'PY'
 import struct, sys
-sector = int(sys.argv[1])
+sector, what = int(sys.argv[1]), sys.argv[2]
 MAGIC, CLEAN, KEYS = 0x79656b70, 0x4, 4096
 with open("/dev/pmem0", "rb") as f:
     f.seek(4096)
@@ -102,10 +103,10 @@ with open("/dev/pmem0", "rb") as f:
             data_off, flags = struct.unpack_from("<II", rec, 36)
             if magic == MAGIC and rec_gen == gen and start == sector and not flags & CLEAN:
                 if found is None or seq > found[0]:
-                    found = (seq, base + data_off)
+                    found = (seq, base + data_off, base + KEYS + 64 * i)
 if found is None:
     sys.exit("no record of sector %d in the log" % sector)
-print(found[1])
+print(found[2] if what == "record" else found[1])
 PY
 }
 
