@@ -407,6 +407,8 @@ static u32 pcache_wb_rec_pos(const struct pcache_wb_batch *wb, u32 seg,
 	for (i = 0; i < wb->nr; i++)
 		if (wb->recs[i].seg == seg && wb->recs[i].index == index)
 			return i;
+	/* The extents come from the round's records: as if the first were bad. */
+	WARN_ON_ONCE(1);
 	return 0;
 }
 
