@@ -242,14 +242,22 @@ refused_busy() {
 	[ "$got" = EBUSY ] || fail "'$2' > ${1##*/} while fio ran on /dev/$DISK: $got, not EBUSY"
 }
 
+# disk_writes_above N: /dev/$DISK completed more than N writes.
+disk_writes_above() {
+	[ "$(awk '{ print $5 }' "/sys/block/$DISK/stat")" -gt "$1" ]
+}
+
 test_slow_teardown() {
-	local pid
+	local pid writes
 	use_backing "$DEV"
 	dm_table "$(slow_table)"
+	writes=$(awk '{ print $5 }' "/sys/block/$DISK/stat")
 	# shellcheck disable=SC2086
 	run_fio slow --filename="/dev/$DISK" --iodepth=32 $SLOW_JOB &
 	pid=$!
-	sleep 5
+	# fio holds the disk open from its first write on, however long it
+	# takes to start (seconds on a loaded debug kernel).
+	wait_for 60 "fio writing to /dev/$DISK" disk_writes_above "$writes"
 	refused_busy "$CACHE/detach" "backing=$(stat_of id)"
 	refused_busy "$CACHE/detach" "backing=$(stat_of id),force"
 	refused_busy "$BUS/unregister" cache=0
@@ -391,7 +399,7 @@ by_id_link() {
 }
 
 test_removed_underneath() {
-	local sd pid
+	local sd pid writes
 	# No udevd in the guest to load the disk driver for the new SCSI device.
 	modprobe -C /dev/null sd_mod
 	modprobe -C /dev/null scsi_debug dev_size_mb=256
@@ -403,11 +411,13 @@ test_removed_underneath() {
 	# Writes that find no room must fail well before the hung-task report.
 	echo 5000 >"$B/failing_backing_timeout_ms"
 	pattern "gone-$seed" $((8 << 20)) | dd of="/dev/$DISK" bs=1M oflag=direct status=none
+	writes=$(awk '{ print $5 }' "/sys/block/$DISK/stat")
 	fio --name=gone --filename="/dev/$DISK" --ioengine=libaio --direct=1 --iodepth=16 \
 		--rw=randrw --bs=4k --offset=16M --size=200M --time_based --runtime=15 \
 		>"$TMPD/gone.out" 2>&1 &
 	pid=$!
-	sleep 3
+	wait_for 60 "fio writing to /dev/$DISK" disk_writes_above "$writes"
+	sleep 1
 	echo "deleting /dev/$sd under pcache with fio running"
 	echo 1 >"/sys/block/$sd/device/delete"
 	wait "$pid" || true
