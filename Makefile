@@ -35,9 +35,10 @@
 #   KERNEL=debug, KERNELS=debug: linux-source-6.1 with KASAN, lockdep,
 #                        kmemleak, failslab, fail_make_request, built once
 #                        (scripts/setup-debug-kernel.sh, ~25 min); never a default.
-#                        PCACHE_DEBUG_LEDGER=FILE spreads make check over
-#                        sittings: a program that passed with the same code
-#                        is not run again
+#                        make check records what passed in docs/debug-ledger
+#                        (PCACHE_DEBUG_LEDGER=FILE for another, = for none):
+#                        a program that passed with the same code is not run
+#                        again, so the run can be spread over sittings
 #   make clean           remove build products (keeps downloaded kernels)
 #
 # Every target installs what it needs first (scripts/setup.sh, quiet when

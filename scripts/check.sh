@@ -71,10 +71,12 @@ if [ "${KERNEL:-}" = debug ]; then
 			fi
 		done < <(make -s --no-print-directory -C "$dir" -f Makefile list-tests)
 	done
-	# PCACHE_DEBUG_LEDGER=FILE (../shared/... to outlive the machine):
-	# the run may be spread over sittings, each program run once per code.
+	# The ledger (docs/debug-ledger, committed, so that it outlives the
+	# machine; PCACHE_DEBUG_LEDGER= for none): the run may be spread over
+	# sittings, each program run once per code.
 	ledger=()
-	[ -z "${PCACHE_DEBUG_LEDGER:-}" ] || ledger=(--ledger "$PCACHE_DEBUG_LEDGER")
+	PCACHE_DEBUG_LEDGER=${PCACHE_DEBUG_LEDGER-docs/debug-ledger}
+	[ -z "$PCACHE_DEBUG_LEDGER" ] || ledger=(--ledger "$PCACHE_DEBUG_LEDGER")
 	PCACHE_ALL_KERNELS=1 scripts/selftests.sh --kernel debug --lane b \
 		--summary "$lanes/b" "${ledger[@]}" "${progs_b[@]}" >"$lanes/b.log" 2>&1 &
 	lane_b=$!
