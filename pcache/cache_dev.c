@@ -171,6 +171,25 @@ static long pcache_cache_map_pieces(struct pcache_cache *cache,
 	return nr_pages;
 }
 
+/*
+ * Is the disk below a virtio device?  virtio-pmem is the asynchronous DAX
+ * provider, and dax_synchronous() alone does not tell it on every kernel:
+ * on 6.1 a dax_device is reallocated from its slab with the flags of its
+ * previous life (set at probe, cleared nowhere, the constructor runs only
+ * for a new slab object), so a virtio-pmem namespace reconfigured after an
+ * ADR one was torn down can claim DAXDEV_SYNC.  Parents outlive children,
+ * and the disk is held open: the walk needs no lock.
+ */
+static bool pcache_disk_on_virtio(struct block_device *bdev)
+{
+	struct device *dev;
+
+	for (dev = disk_to_dev(bdev->bd_disk)->parent; dev; dev = dev->parent)
+		if (dev->bus && !strcmp(dev->bus->name, "virtio"))
+			return true;
+	return false;
+}
+
 static int pcache_cache_map(struct pcache_cache *cache)
 {
 	struct block_device *bdev = cache->pmem.bdev;
@@ -193,6 +212,11 @@ static int pcache_cache_map(struct pcache_cache *cache)
 	 */
 	if (!dax_synchronous(cache->dax_dev)) {
 		pr_err("%s: its DAX is asynchronous (virtio-pmem?): a write is not durable when it completes, not usable as a cache\n",
+		       cache->path);
+		return -EOPNOTSUPP;
+	}
+	if (pcache_disk_on_virtio(bdev)) {
+		pr_err("%s: its DAX is asynchronous (a virtio-pmem device, whatever its dax_device claims): a write is not durable when it completes, not usable as a cache\n",
 		       cache->path);
 		return -EOPNOTSUPP;
 	}

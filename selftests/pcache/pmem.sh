@@ -40,21 +40,36 @@ test_dax_mount() {
 }
 
 test_virtio_pmem_refused() {
-	local ns
+	local ns round
 	if ! modprobe -C /dev/null virtio_pmem 2>/dev/null &&
 		[ ! -d /sys/bus/virtio/drivers/virtio_pmem ]; then
 		echo "this kernel has no virtio_pmem driver: no asynchronous DAX device can exist"
 		return
 	fi
 	wait_for 30 "the virtio-pmem namespace" test -e /sys/bus/nd/devices/namespace1.0
-	ns=$(ndctl create-namespace -f -e namespace1.0 -m fsdax 2>&1) ||
-		fail "ndctl create-namespace -m fsdax on virtio-pmem failed: $ns"
-	[ -b /dev/pmem1 ] || fail "/dev/pmem1 did not appear"
-	[ "$(cat /sys/block/pmem1/queue/dax)" = 1 ] || fail "/dev/pmem1 does not support DAX"
-	load_pcache
-	ctl_refused EOPNOTSUPP /sys/bus/pcache/register "path=/dev/pmem1,format"
-	kmsg_since | grep -q 'pmem1: its DAX is asynchronous' ||
-		fail "no log line says why /dev/pmem1 was refused"
+	# Rounds after the first begin by tearing down the ADR namespace's
+	# dax_device: on 6.1 the virtio one may then be given its slab object,
+	# DAXDEV_SYNC and all (see pcache_disk_on_virtio()).
+	for round in 1 2 3; do
+		if [ "$round" -gt 1 ]; then
+			ns=$(ndctl create-namespace -f -e namespace0.0 -m fsdax 2>&1) ||
+				fail "ndctl create-namespace -e namespace0.0 failed: $ns"
+			sleep 1
+		fi
+		ns=$(ndctl create-namespace -f -e namespace1.0 -m fsdax 2>&1) ||
+			fail "ndctl create-namespace -m fsdax on virtio-pmem failed: $ns"
+		[ -b /dev/pmem1 ] || fail "/dev/pmem1 did not appear"
+		[ "$(cat /sys/block/pmem1/queue/dax)" = 1 ] ||
+			fail "/dev/pmem1 does not support DAX"
+		# Loaded only now, as a boot would: on 6.1 the first round
+		# registered /dev/pmem1 about one time in four before 6.1's
+		# stale flag was worked around.
+		[ "$round" -gt 1 ] || load_pcache
+		echo "round $round:"
+		ctl_refused EOPNOTSUPP /sys/bus/pcache/register "path=/dev/pmem1,format"
+		kmsg_since | grep -q 'pmem1: its DAX is asynchronous' ||
+			fail "no log line says why /dev/pmem1 was refused"
+	done
 	rmmod pcache
 }
 
