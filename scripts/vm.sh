@@ -48,6 +48,7 @@ set -euo pipefail
 
 kernel=6.1 images="$PCACHE_BUILD/vm" fresh="" pmem_size=1G disks=2 disk_size=1G
 mem=2G timeout=600 max_boots=500 log="" quiet="" shell="" append=""
+silent_limit=300
 nvdimms=1 virtio_pmem="" prealloc=off discard_pmem="" accel=tcg,thread=multi icount=""
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -233,7 +234,7 @@ benign_re='RCU lockdep checking is enabled|kmemleak: Kernel memory leak detector
 # and $ready once the guest said it was up (before the test began).
 boot() {
 	local phase=$1 fifo="$run/console" line partial="" deadline status splat="" in_dmesg="" reason
-	local done_marker=""
+	local done_marker="" silent_deadline
 	ready=
 	local -a argv
 	eval "argv=($(qemu_cmd "$phase" | tr '\n' ' '))"
@@ -248,17 +249,29 @@ boot() {
 	qpid=$!
 	exec {con}<"$fifo"
 	deadline=$((SECONDS + timeout))
+	silent_deadline=$((SECONDS + silent_limit))
 	outcome=died
 	while :; do
 		if IFS= read -r -t 2 -u "$con" line; then
 			line="${partial}${line%$'\r'}"
 			partial=
+			silent_deadline=
 		else
 			status=$?
 			if [ "$status" -gt 128 ]; then
 				partial+=$line
 				if [ "$SECONDS" -ge "$deadline" ]; then
 					outcome=timeout
+					kill -9 "$qpid" 2>/dev/null || true
+					break
+				fi
+				# A guest that never printed a line hung before
+				# its kernel's console came up (a debug-kernel run
+				# once sat silent for its whole 2400 s): treated as
+				# a guest that died booting.
+				if [ -n "$silent_deadline" ] && [ -z "$partial" ] &&
+					[ "$SECONDS" -ge "$silent_deadline" ]; then
+					say "vm: not one console line in ${silent_limit}s (phase $phase)"
 					kill -9 "$qpid" 2>/dev/null || true
 					break
 				fi
