@@ -247,14 +247,6 @@ heals_past_round() {
 	echo cache=0 >"$SYS/unregister"
 }
 
-write_in_flight() {
-	[ "$(awk '{ print $2 }' /sys/block/pcache0/inflight)" -ge 1 ]
-}
-
-errors_above() {
-	[ "$(cat "$B/writeback_errors")" -gt "$1" ]
-}
-
 # A damaged record whose own key is still on its way to the index
 # (write_index_delay_ms) when writeback gets to it: the index holds none of
 # it yet, which must not pass for "replaced".  Rounds wait for the key;
@@ -278,7 +270,7 @@ late_key_not_passed() {
 	errors=$(cat "$B/writeback_errors")
 	dmesg -C
 	echo 0 >"$B/writeback_delay_ms"
-	wait_for 15 "a round refused while the key is on its way" errors_above "$errors"
+	wait_for 15 "a round refused while the key is on its way" writeback_errors_rose "$errors"
 	kill -0 "$held" 2>/dev/null ||
 		fail "the write was no longer held when writeback got to it: the race was not run"
 	wait "$held" || fail "the held write failed"
@@ -318,7 +310,7 @@ damaged_record_ends_round() {
 	errors=$(cat "$B/writeback_errors")
 	dmesg -C
 	echo 0 >"$B/writeback_delay_ms"
-	wait_for 30 "writeback stopped at the damaged record" errors_above "$errors"
+	wait_for 30 "writeback stopped at the damaged record" writeback_errors_rose "$errors"
 	dmesg | grep 'pcache:.*changed on pmem' | sed 's/^\[[ 0-9.]*\] //' | sort | uniq -c
 	dmesg | grep -q 'pcache:.*record .* changed on pmem .*: writeback stops there' ||
 		fail "no log line says where writeback stopped"

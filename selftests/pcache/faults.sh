@@ -242,16 +242,21 @@ refused_busy() {
 	[ "$got" = EBUSY ] || fail "'$2' > ${1##*/} while fio ran on /dev/$DISK: $got, not EBUSY"
 }
 
+# The writes /dev/$DISK completed (field 5 of its stat).
+disk_writes() {
+	awk '{ print $5 }' "/sys/block/$DISK/stat"
+}
+
 # disk_writes_above N: /dev/$DISK completed more than N writes.
 disk_writes_above() {
-	[ "$(awk '{ print $5 }' "/sys/block/$DISK/stat")" -gt "$1" ]
+	[ "$(disk_writes)" -gt "$1" ]
 }
 
 test_slow_teardown() {
 	local pid writes
 	use_backing "$DEV"
 	dm_table "$(slow_table)"
-	writes=$(awk '{ print $5 }' "/sys/block/$DISK/stat")
+	writes=$(disk_writes)
 	# shellcheck disable=SC2086
 	run_fio slow --filename="/dev/$DISK" --iodepth=32 $SLOW_JOB &
 	pid=$!
@@ -332,10 +337,6 @@ nullb_disk() {
 	done | head -n 1
 }
 
-writeback_errors_rose() {
-	[ "$(stat_of writeback_errors)" -gt "$1" ]
-}
-
 # null_blk, memory backed, with a 32 MiB volatile write cache that its
 # power-off drops (only what was flushed reaches its store), and bad blocks.
 test_null_blk() {
@@ -411,7 +412,7 @@ test_removed_underneath() {
 	# Writes that find no room must fail well before the hung-task report.
 	echo 5000 >"$B/failing_backing_timeout_ms"
 	pattern "gone-$seed" $((8 << 20)) | dd of="/dev/$DISK" bs=1M oflag=direct status=none
-	writes=$(awk '{ print $5 }' "/sys/block/$DISK/stat")
+	writes=$(disk_writes)
 	fio --name=gone --filename="/dev/$DISK" --ioengine=libaio --direct=1 --iodepth=16 \
 		--rw=randrw --bs=4k --offset=16M --size=200M --time_based --runtime=15 \
 		>"$TMPD/gone.out" 2>&1 &

@@ -304,6 +304,17 @@ dirty_is_zero() {
 	[ "$(stat_of dirty_bytes)" = 0 ]
 }
 
+# writeback_errors_rose N: the attached backing device counts more than N
+# writeback errors.
+writeback_errors_rose() {
+	[ "$(stat_of writeback_errors)" -gt "$1" ]
+}
+
+# A write is in flight on /dev/pcache0 (held by write_index_delay_ms, say).
+write_in_flight() {
+	[ "$(awk '{ print $2 }' /sys/block/pcache0/inflight)" -ge 1 ]
+}
+
 # attach_backing PATH OPTIONS: attach PATH to $CACHE, then use_backing it.
 attach_backing() {
 	echo "path=$1,$2" >"$CACHE/attach"
