@@ -9,7 +9,7 @@
 # the device registers again with its backing device.  Foreign content is
 # neither loaded nor formatted over without force.
 #
-# pcvm: kernels=6.1
+# pcvm: kernels=6.1 timeout=1200
 . "$(dirname "$0")/lib.sh"
 
 SYS=/sys/bus/pcache
