@@ -423,6 +423,12 @@ test_removed_underneath() {
 	echo 1 >"/sys/block/$sd/device/delete"
 	wait "$pid" || true
 	grep -E 'err=' "$TMPD/gone.out" | sed 's/^ *//' || true
+	# fio may have ended before the deletion did (a debug kernel once
+	# ran all of its 15 s against the cache): a read of a range nothing
+	# cached must fail now.
+	! dd if="/dev/$DISK" of=/dev/null bs=4k skip=$((240 << 8)) count=1 \
+		iflag=direct status=none 2>/dev/null ||
+		fail "a read of a range never cached succeeded with the disk gone"
 	echo "stats/errors: $(stat_of stats/errors), dirty: $(stat_of dirty_bytes)," \
 		"state: $(stat_of state)"
 	[ "$(stat_of stats/errors)" -gt 0 ] || fail "no request failed with the disk gone"
