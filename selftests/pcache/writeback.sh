@@ -238,7 +238,6 @@ test_clean_cached() {
 		fail "reading data already written back went to the backing device"
 }
 
-# A write of /dev/pcache0 in flight (the second field of its inflight file).
 # block_sum DEV MIB: sha256 of the 4 KiB block at MIB, read direct.
 block_sum() {
 	dd if="$1" bs=4096 skip=$(($2 * 256)) count=1 iflag=direct status=none | sha256sum
