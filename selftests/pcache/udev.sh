@@ -111,13 +111,12 @@ check_pattern() {
 # There the namespace is made fsdax before udevd starts, to keep lockdep
 # watching pcache; the other kernels run pcachectl's reconfiguration.
 namespace_before_udev() {
-	[[ "$(uname -r)" == *-pcache-debug ]]
+	[[ "$PCACHE_RELEASE" == *-pcache-debug ]]
 }
 
 test_install() {
 	if namespace_before_udev; then
-		ndctl create-namespace -f -e namespace0.0 -m fsdax >/dev/null ||
-			fail "ndctl create-namespace -m fsdax failed"
+		make_fsdax_namespace
 	fi
 	boot_with_udev
 	[ -f /usr/lib/udev/rules.d/61-pcache.rules ] || fail "no rules installed"
