@@ -139,6 +139,7 @@ static ssize_t register_store(pcache_bus_type_arg *bus, const char *buf,
 			if (pcache_parse_size(opt, &size) || size > U32_MAX) {
 				pr_err("register: bad segment_size '%s'\n", opt);
 				ret = -EINVAL;
+				break;
 			}
 			segment_size = size;
 			segment_size_given = true;
