@@ -325,6 +325,54 @@ void pcache_backing_restore_all(struct pcache_cache *cache)
 	}
 }
 
+/*
+ * The cache's namespace is going away (kill_dax()): once this returns,
+ * nothing touches the mapping.  New requests fail at once (queue_rq sees
+ * pmem_gone); a freeze waits for those already in the log, writes waiting
+ * for room and drains are woken to fail, then the fills and writeback
+ * rounds under way end.  Set under @lock, so that no replay or table
+ * update is half done.  The queues are frozen outside the lock, which a
+ * mode switch takes inside its freeze; a reference keeps each disk.
+ */
+void pcache_backing_pmem_gone(struct pcache_cache *cache)
+{
+	struct pcache_backing *live[PCACHE_MAX_BACKINGS];
+	struct gendisk *disks[PCACHE_MAX_BACKINGS];
+	struct pcache_backing *backing;
+	unsigned int memflags;
+	u32 id, n = 0;
+
+	mutex_lock(&cache->lock);
+	WRITE_ONCE(cache->pmem_gone, true);
+	for (id = 0; id < PCACHE_MAX_BACKINGS; id++) {
+		backing = cache->backings[id];
+		if (!backing || backing->state == PCACHE_BACKING_MISSING)
+			continue;
+		get_device(&backing->dev);
+		disks[n] = NULL;
+		if (backing->state == PCACHE_BACKING_ATTACHED) {
+			disks[n] = backing->disk;
+			get_device(disk_to_dev(disks[n]));
+		}
+		live[n++] = backing;
+		wake_up_all(&backing->space_wait);
+		wake_up_all(&backing->clean_wait);
+	}
+	mutex_unlock(&cache->lock);
+	pr_err("cache%d: %s is going away under the cache: every request fails from now on; detach with force, then unregister\n",
+	       cache->id, cache->path);
+	while (n--) {
+		if (disks[n]) {
+			memflags = pcache_freeze_queue(disks[n]->queue);
+			pcache_unfreeze_queue(disks[n]->queue, memflags);
+			put_device(disk_to_dev(disks[n]));
+		}
+		pcache_fill_wait(live[n]);
+		pcache_wb_stop(live[n]);
+		put_device(&live[n]->dev);
+	}
+}
+
 /* At unregistration: the cache is removing and no backing is attached. */
 void pcache_backing_remove_missing(struct pcache_cache *cache)
 {
@@ -740,6 +788,13 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 	}
 	attached = backing->state == PCACHE_BACKING_ATTACHED;
 	owned = pcache_cache_segments_owned(cache, id);
+	ret = -EIO;
+	if (attached && !force && pcache_pmem_gone(cache) &&
+	    pcache_dirty_bytes(backing)) {
+		pr_err("cache%d: detach: %s is gone with %llu bytes of backing%u not written back: they cannot be now; detach with force (they stay in the namespace's log, replayed if it comes back and the cache is registered again)\n",
+		       cache->id, cache->path, pcache_dirty_bytes(backing), id);
+		goto out_unlock;
+	}
 	ret = -EBUSY;
 	if (!attached && owned && !force) {
 		pr_err("cache%d: detach: backing%u is missing and holds %u segments, whose data may not all be written back: attach it again, or detach with force to drop them\n",
@@ -801,7 +856,10 @@ int pcache_backing_detach(struct pcache_cache *cache, char *options)
 
 	if (attached)
 		pcache_backing_go_down(backing);
-	if (!attached && owned)
+	if (pcache_pmem_gone(cache) && (dropped || owned))
+		pr_warn("cache%d: backing%u detached, in memory only: its log and its entry stay on %s, replayed if the namespace comes back and the cache is registered again\n",
+			cache->id, id, cache->path);
+	else if (!attached && owned)
 		pr_warn("cache%d: backing%u forgotten: dropped %u segments of cached data\n",
 			cache->id, id, owned);
 	else if (dropped)

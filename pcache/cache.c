@@ -938,6 +938,12 @@ int pcache_cache_backing_start(struct pcache_backing *backing)
 	int cpu, ret;
 	u32 seg;
 
+	lockdep_assert_held(&cache->lock);
+	if (pcache_pmem_gone(cache)) {
+		pr_err("cache%d: backing%u: %s is gone: no log to replay\n",
+		       cache->id, backing->id, cache->path);
+		return -EIO;
+	}
 	memcpy(backing->uuid, entry->uuid, PCACHE_UUID_SIZE);
 	backing->epoch = le64_to_cpu(entry->epoch);
 	backing->quota = le32_to_cpu(entry->quota_segments);

@@ -29,6 +29,8 @@ static DEFINE_IDA(pcache_cache_ida);
 static int pcache_pmem_read(struct pcache_cache *cache, u64 off, void *buf,
 			    size_t len)
 {
+	if (pcache_pmem_gone(cache))
+		return -EIO;
 	if (copy_mc_to_kernel(buf, cache->kaddr + off, len)) {
 		pr_err("%s: media error reading %zu bytes at %llu\n",
 		       cache->path, len, off);
@@ -41,7 +43,8 @@ static int pcache_pmem_read(struct pcache_cache *cache, u64 off, void *buf,
 static void pcache_pmem_write(struct pcache_cache *cache, u64 off,
 			      const void *buf, size_t len)
 {
-	memcpy_flushcache(cache->kaddr + off, buf, len);
+	if (!pcache_pmem_gone(cache))
+		memcpy_flushcache(cache->kaddr + off, buf, len);
 }
 
 static int pcache_pmem_zero(struct pcache_cache *cache, u64 off, u64 len)
@@ -77,6 +80,9 @@ void pcache_cache_write_table(struct pcache_cache *cache,
 	unsigned int first = cache->table_first;
 
 	lockdep_assert_held(&cache->lock);
+	if (pcache_pmem_gone(cache))
+		pr_warn("cache%d: %s is gone: the backing table is changed in memory only\n",
+			cache->id, cache->path);
 	pcache_table_seal(table, seq);
 	pcache_pmem_write(cache, PCACHE_TABLE_OFFSET +
 			  first * PCACHE_TABLE_SLOT_SIZE, table, sizeof(*table));
@@ -190,6 +196,27 @@ static bool pcache_disk_on_virtio(struct block_device *bdev)
 	return false;
 }
 
+/*
+ * kill_dax() of the namespace going away calls this for the whole device
+ * (0, U64_MAX) before it tears the mapping down.  A poisoned range is left
+ * to the memory-failure code, as it was without a holder: reads of it fail
+ * through copy_mc and the device's bad blocks.
+ */
+static int pcache_dax_notify_failure(struct dax_device *dax_dev, u64 off,
+				     u64 len, int mf_flags)
+{
+	struct pcache_cache *cache = dax_holder(dax_dev);
+
+	if (!cache || off || len != U64_MAX)
+		return -EOPNOTSUPP;
+	pcache_backing_pmem_gone(cache);
+	return 0;
+}
+
+static const struct dax_holder_operations pcache_dax_holder_ops = {
+	.notify_failure = pcache_dax_notify_failure,
+};
+
 static int pcache_cache_map(struct pcache_cache *cache)
 {
 	struct block_device *bdev = cache->pmem.bdev;
@@ -198,7 +225,8 @@ static int pcache_cache_map(struct pcache_cache *cache)
 	void *kaddr;
 	int id;
 
-	cache->dax_dev = fs_dax_get_by_bdev(bdev, &start_off, cache, NULL);
+	cache->dax_dev = fs_dax_get_by_bdev(bdev, &start_off, cache,
+					    &pcache_dax_holder_ops);
 	if (!cache->dax_dev) {
 		pr_err("%s is not a DAX-capable pmem device (a raw or sector namespace? use 'ndctl create-namespace --mode=fsdax')\n",
 		       cache->path);

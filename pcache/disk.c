@@ -165,6 +165,14 @@ static blk_status_t pcache_queue_rq(struct blk_mq_hw_ctx *hctx,
 	preq->kind = PCACHE_RQ_BYPASS;
 	preq->around = false;
 	/*
+	 * Without the log, neither the data cached nor which ranges of the
+	 * backing device are stale can be known: everything fails.
+	 */
+	if (unlikely(pcache_pmem_gone(backing->cache))) {
+		pcache_request_end(rq, BLK_STS_IOERR);
+		return BLK_STS_OK;
+	}
+	/*
 	 * queue_rq may be called while the submitter's plug is being flushed
 	 * (blk_mq_plug_issue_direct pops requests off the plug list): neither
 	 * bios for the backing device nor a sleep (which flushes the current

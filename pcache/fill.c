@@ -287,6 +287,9 @@ static void pcache_fill_work(struct work_struct *work)
 
 	if (delay)
 		msleep(delay);
+	/* Waited for by pcache_cache_pmem_gone() if it started before. */
+	if (pcache_pmem_gone(backing->cache))
+		left = 0;
 	while (left && inserted && pcache_fill_has_room(backing)) {
 		len = left;
 		if (!pcache_log_append(backing, NULL, fill, done << SECTOR_SHIFT,

@@ -57,6 +57,8 @@ struct pcache_cache {
 	struct badblocks *pmem_bb;	/* the pmem disk's, lives as long */
 	struct dax_device *dax_dev;
 	void *kaddr;			/* the whole device, mapped with DAX */
+	/* The namespace went away: nothing touches @kaddr any more. */
+	bool pmem_gone;
 	u64 size;			/* bytes mapped */
 	/* First page frame of the mapping, when it has struct pages. */
 	unsigned long pfn;
@@ -85,6 +87,12 @@ struct pcache_cache {
 	/* What detached backing devices counted (stats.c), under @lock. */
 	struct pcache_stats_retired retired;
 };
+
+/* Set once, under @lock, by pcache_cache_pmem_gone(). */
+static inline bool pcache_pmem_gone(struct pcache_cache *cache)
+{
+	return READ_ONCE(cache->pmem_gone);
+}
 
 /*
  * What DRAM knows of an owned segment's log.  Set when a head opens the
@@ -292,6 +300,7 @@ int pcache_backing_attach(struct pcache_cache *cache, char *options);
 int pcache_backing_detach(struct pcache_cache *cache, char *options);
 void pcache_backing_restore_all(struct pcache_cache *cache);
 void pcache_backing_remove_missing(struct pcache_cache *cache);
+void pcache_backing_pmem_gone(struct pcache_cache *cache);
 
 /* cache.c */
 int pcache_cache_init(void);

@@ -1080,6 +1080,10 @@ int pcache_wb_wait_for_room(struct pcache_backing *backing)
 		prepare_to_wait(&backing->space_wait, &wait, TASK_UNINTERRUPTIBLE);
 		if (pcache_backing_room(backing, 1))
 			break;
+		if (pcache_pmem_gone(backing->cache)) {
+			ret = -EIO;
+			break;
+		}
 		/*
 		 * Below its quota, yet no segment: known bad blocks left fewer
 		 * than the quotas reserve, and other backing devices hold the
@@ -1154,8 +1158,11 @@ int pcache_wb_drain(struct pcache_backing *backing, u64 most)
 	pcache_wb_kick(backing, true);
 	ret = wait_event_interruptible(backing->clean_wait,
 				       pcache_wb_clean(backing) ||
-				       (most && pcache_dirty_bytes(backing) <= most));
+				       (most && pcache_dirty_bytes(backing) <= most) ||
+				       pcache_pmem_gone(backing->cache));
 	WRITE_ONCE(backing->draining, false);
+	if (!ret && pcache_pmem_gone(backing->cache) && !pcache_wb_clean(backing))
+		ret = -EIO;
 	/*
 	 * -ERESTARTSYS: a signal whose handler asks for restarts (a shell's
 	 * SIGCHLD) restarts the command; others return EINTR.
@@ -1173,6 +1180,8 @@ void pcache_wb_stop(struct pcache_backing *backing)
 /* The disk is up: write back what replay found, and what comes. */
 void pcache_wb_start(struct pcache_backing *backing)
 {
+	if (pcache_pmem_gone(backing->cache))
+		return;
 	WRITE_ONCE(backing->wb_stopped, false);
 	if (!pcache_wb_clean(backing))
 		pcache_wb_kick(backing, false);

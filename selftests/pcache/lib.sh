@@ -168,6 +168,7 @@ errno_text() {
 	EBUSY) echo "Device or resource busy" ;;
 	EEXIST) echo "File exists" ;;
 	EINVAL) echo "Invalid argument" ;;
+	EIO) echo "Input/output error" ;;
 	ENAMETOOLONG) echo "File name too long" ;;
 	ENODEV) echo "No such device" ;;
 	ENOENT) echo "No such file or directory" ;;
