@@ -359,8 +359,12 @@ void pcache_backing_pmem_gone(struct pcache_cache *cache)
 		wake_up_all(&backing->clean_wait);
 	}
 	mutex_unlock(&cache->lock);
-	pr_err("cache%d: %s is going away under the cache: every request fails from now on; detach with force, then unregister\n",
-	       cache->id, cache->path);
+	if (cache->id < 0)
+		pr_err("%s is going away while it is being registered: every request will fail; detach with force, then unregister\n",
+		       cache->path);
+	else
+		pr_err("cache%d: %s is going away under the cache: every request fails from now on; detach with force, then unregister\n",
+		       cache->id, cache->path);
 	while (n--) {
 		if (disks[n]) {
 			memflags = pcache_freeze_queue(disks[n]->queue);

@@ -197,6 +197,15 @@ static bool pcache_disk_on_virtio(struct block_device *bdev)
 }
 
 /*
+ * Orders a removal notice against the cache taking and giving back its
+ * mapping.  fs_put_dax() does not wait for a notice under way, which would
+ * then work on a freed cache; and a notice arriving while register reads
+ * the log must wait until the mapping is in use (then it is shut down like
+ * any other) or given back.  Taken before cache->lock.
+ */
+static DEFINE_MUTEX(pcache_dax_holder_lock);
+
+/*
  * kill_dax() of the namespace going away calls this for the whole device
  * (0, U64_MAX) before it tears the mapping down.  A poisoned range is left
  * to the memory-failure code, as it was without a holder: reads of it fail
@@ -205,12 +214,16 @@ static bool pcache_disk_on_virtio(struct block_device *bdev)
 static int pcache_dax_notify_failure(struct dax_device *dax_dev, u64 off,
 				     u64 len, int mf_flags)
 {
-	struct pcache_cache *cache = dax_holder(dax_dev);
+	struct pcache_cache *cache;
 
-	if (!cache || off || len != U64_MAX)
+	if (off || len != U64_MAX)
 		return -EOPNOTSUPP;
-	pcache_backing_pmem_gone(cache);
-	return 0;
+	mutex_lock(&pcache_dax_holder_lock);
+	cache = dax_holder(dax_dev);
+	if (cache)
+		pcache_backing_pmem_gone(cache);
+	mutex_unlock(&pcache_dax_holder_lock);
+	return cache ? 0 : -EOPNOTSUPP;
 }
 
 static const struct dax_holder_operations pcache_dax_holder_ops = {
@@ -227,6 +240,11 @@ static int pcache_cache_map(struct pcache_cache *cache)
 
 	cache->dax_dev = fs_dax_get_by_bdev(bdev, &start_off, cache,
 					    &pcache_dax_holder_ops);
+	if (!cache->dax_dev && blk_queue_dax(bdev_get_queue(bdev))) {
+		pr_err("%s: its DAX device is going away or held by another user\n",
+		       cache->path);
+		return -EBUSY;
+	}
 	if (!cache->dax_dev) {
 		pr_err("%s is not a DAX-capable pmem device (a raw or sector namespace? use 'ndctl create-namespace --mode=fsdax')\n",
 		       cache->path);
@@ -285,8 +303,11 @@ static int pcache_cache_map(struct pcache_cache *cache)
 
 static void pcache_cache_unmap(struct pcache_cache *cache)
 {
-	if (cache->dax_dev)
+	if (cache->dax_dev) {
+		mutex_lock(&pcache_dax_holder_lock);
 		fs_put_dax(cache->dax_dev, cache);
+		mutex_unlock(&pcache_dax_holder_lock);
+	}
 	cache->dax_dev = NULL;
 	cache->kaddr = NULL;
 	pcache_bdev_close(&cache->pmem);
@@ -506,19 +527,15 @@ int pcache_cache_register(const char *path, bool format, bool force,
 		goto out_put;
 	}
 	cache->pmem_bb = cache->pmem.bdev->bd_disk->bb;
+	mutex_lock(&pcache_dax_holder_lock);
 	ret = pcache_cache_map(cache);
-	if (ret)
-		goto out_unmap;
-	ret = format ? pcache_cache_format(cache, force, segment_size, sb_flags) :
-		       pcache_cache_load(cache);
-	if (ret)
-		goto out_unmap;
-	if (format) {
+	if (!ret && format)
+		ret = pcache_cache_format(cache, force, segment_size, sb_flags);
+	if (!ret)
 		ret = pcache_cache_load(cache);
-		if (ret)
-			goto out_unmap;
-	}
-	ret = pcache_cache_scan_segments(cache);
+	if (!ret)
+		ret = pcache_cache_scan_segments(cache);
+	mutex_unlock(&pcache_dax_holder_lock);
 	if (ret)
 		goto out_unmap;
 
@@ -722,8 +739,10 @@ static DEVICE_ATTR_RO(segments_used);
 static ssize_t state_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
-	return sysfs_emit(buf, "%s\n", READ_ONCE(to_pcache_cache(dev)->removing) ?
-			  "removing" : "running");
+	struct pcache_cache *cache = to_pcache_cache(dev);
+
+	return sysfs_emit(buf, "%s\n", READ_ONCE(cache->removing) ? "removing" :
+			  pcache_pmem_gone(cache) ? "gone" : "running");
 }
 static DEVICE_ATTR_RO(state);
 

@@ -287,7 +287,7 @@ static void pcache_fill_work(struct work_struct *work)
 
 	if (delay)
 		msleep(delay);
-	/* Waited for by pcache_cache_pmem_gone() if it started before. */
+	/* Waited for by pcache_backing_pmem_gone() if it started before. */
 	if (pcache_pmem_gone(backing->cache))
 		left = 0;
 	while (left && inserted && pcache_fill_has_room(backing)) {

@@ -88,7 +88,7 @@ struct pcache_cache {
 	struct pcache_stats_retired retired;
 };
 
-/* Set once, under @lock, by pcache_cache_pmem_gone(). */
+/* Set once, under @lock, by pcache_backing_pmem_gone(). */
 static inline bool pcache_pmem_gone(struct pcache_cache *cache)
 {
 	return READ_ONCE(cache->pmem_gone);
