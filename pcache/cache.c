@@ -218,6 +218,14 @@ u32 pcache_backing_room(struct pcache_backing *backing, u32 most)
 	return room;
 }
 
+/* @n more (or fewer) segments owned by backing @id; under seg_lock. */
+static void pcache_seg_count(struct pcache_cache *cache, u32 id, int n)
+{
+	lockdep_assert_held(&cache->seg_lock);
+	WRITE_ONCE(cache->seg_owned[id], cache->seg_owned[id] + n);
+	WRITE_ONCE(cache->segs_owned, cache->segs_owned + n);
+}
+
 /* Take a free segment for @backing within its quota, or return false. */
 static bool pcache_seg_get(struct pcache_backing *backing, u32 *seg)
 {
@@ -239,6 +247,7 @@ static bool pcache_seg_get(struct pcache_backing *backing, u32 *seg)
 					   cache->segment_size, NULL, NULL))
 			break;
 		cache->seg_bad[i] = 1;
+		WRITE_ONCE(cache->segs_bad, cache->segs_bad + 1);
 		pr_warn_ratelimited("%s: segment %u has known bad blocks: not used\n",
 				    cache->path, i);
 	}
@@ -250,6 +259,7 @@ static bool pcache_seg_get(struct pcache_backing *backing, u32 *seg)
 	/* Pairs with pcache_wb_seg_dirty(): state first. */
 	smp_store_release(&cache->seg_owner[i], pcache_space_tag(backing->id));
 	backing->segs_used++;
+	pcache_seg_count(cache, backing->id, 1);
 	spin_unlock(&cache->seg_lock);
 	*seg = i;
 	return true;
@@ -276,6 +286,7 @@ void pcache_seg_put(struct pcache_backing *backing, u32 seg)
 	}
 	spin_lock(&cache->seg_lock);
 	pcache_space_put(cache->seg_owner, seg, &backing->segs_used);
+	pcache_seg_count(cache, backing->id, -1);
 	spin_unlock(&cache->seg_lock);
 }
 
@@ -801,6 +812,14 @@ int pcache_cache_scan_segments(struct pcache_cache *cache)
 			pcache_space_seg_owner(cache->table, cache->uuid, hdr);
 	}
 	kfree(hdr);
+	/* Not yet seen by anyone: no lock needed for the counts. */
+	for (seg = 0; seg < cache->segment_count; seg++) {
+		cache->segs_bad += cache->seg_bad[seg];
+		if (cache->seg_owner[seg]) {
+			cache->seg_owned[cache->seg_owner[seg] - 1]++;
+			cache->segs_owned++;
+		}
+	}
 	id = pcache_space_over_quota(cache->table, cache->seg_owner,
 				     cache->segment_count, &owned);
 	if (id >= 0) {
@@ -1047,25 +1066,31 @@ void pcache_cache_backing_stop(struct pcache_backing *backing)
 /* Segments of a backing device that is forgotten become free. */
 void pcache_cache_release_segments(struct pcache_cache *cache, u32 id)
 {
-	spin_lock(&cache->seg_lock);
-	pcache_space_release(cache->seg_owner, cache->segment_count,
-			     pcache_space_tag(id));
-	spin_unlock(&cache->seg_lock);
-}
-
-/* Segments backing @id owns, or with U32_MAX, all the owned segments. */
-u32 pcache_cache_segments_owned(struct pcache_cache *cache, u32 id)
-{
 	u32 n;
 
 	spin_lock(&cache->seg_lock);
-	if (id == U32_MAX)
-		n = pcache_space_used(cache->seg_owner, cache->segment_count);
-	else
-		n = pcache_space_owned(cache->seg_owner, cache->segment_count,
-				       pcache_space_tag(id));
+	n = pcache_space_release(cache->seg_owner, cache->segment_count,
+				 pcache_space_tag(id));
+	pcache_seg_count(cache, id, -(int)n);
+	WARN_ON_ONCE(cache->seg_owned[id]);
 	spin_unlock(&cache->seg_lock);
-	return n;
+}
+
+/*
+ * Segments backing @id owns, or with U32_MAX, all the owned segments.  A
+ * snapshot: the counts move as segments are taken and freed.
+ */
+u32 pcache_cache_segments_owned(struct pcache_cache *cache, u32 id)
+{
+	if (id == U32_MAX)
+		return READ_ONCE(cache->segs_owned);
+	return READ_ONCE(cache->seg_owned[id]);
+}
+
+/* Segments with known bad blocks, never taken. */
+u32 pcache_cache_segments_bad(struct pcache_cache *cache)
+{
+	return READ_ONCE(cache->segs_bad);
 }
 
 int pcache_cache_init(void)

@@ -717,14 +717,8 @@ static DEVICE_ATTR_RO(segments_reserved);
 static ssize_t segments_bad_show(struct device *dev,
 				 struct device_attribute *attr, char *buf)
 {
-	struct pcache_cache *cache = to_pcache_cache(dev);
-	u32 seg, n = 0;
-
-	spin_lock(&cache->seg_lock);
-	for (seg = 0; seg < cache->segment_count; seg++)
-		n += cache->seg_bad[seg];
-	spin_unlock(&cache->seg_lock);
-	return sysfs_emit(buf, "%u\n", n);
+	return sysfs_emit(buf, "%u\n",
+			  pcache_cache_segments_bad(to_pcache_cache(dev)));
 }
 static DEVICE_ATTR_RO(segments_bad);
 

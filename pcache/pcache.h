@@ -82,6 +82,13 @@ struct pcache_cache {
 	u8 *seg_owner;
 	/* 1 for a segment with known bad blocks: never taken (seg_lock). */
 	u8 *seg_bad;
+	/*
+	 * Counts of the two maps, kept with them under seg_lock so that
+	 * reading them (sysfs files anyone may read) walks nothing.
+	 */
+	u32 seg_owned[PCACHE_MAX_BACKINGS];
+	u32 segs_owned;
+	u32 segs_bad;
 	struct pcache_seg_state *segs;	/* segment_count of them */
 
 	/* What detached backing devices counted (stats.c), under @lock. */
@@ -310,6 +317,7 @@ int pcache_cache_backing_start(struct pcache_backing *backing);
 void pcache_cache_backing_stop(struct pcache_backing *backing);
 void pcache_cache_release_segments(struct pcache_cache *cache, u32 id);
 u32 pcache_cache_segments_owned(struct pcache_cache *cache, u32 id);
+u32 pcache_cache_segments_bad(struct pcache_cache *cache);
 blk_status_t pcache_cache_write(struct pcache_backing *backing,
 				struct request *rq);
 void pcache_cache_read(struct pcache_backing *backing, struct request *rq);

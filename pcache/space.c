@@ -190,13 +190,3 @@ int pcache_space_over_quota(const struct pcache_backing_table *table,
 	}
 	return -1;
 }
-
-/* Segments owned by any backing device. */
-u32 pcache_space_used(const u8 *owner, u32 segment_count)
-{
-	u32 seg, n = 0;
-
-	for (seg = 0; seg < segment_count; seg++)
-		n += !!owner[seg];
-	return n;
-}

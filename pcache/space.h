@@ -41,7 +41,6 @@ u32 pcache_space_room(const u8 *owner, const u8 *bad, u32 segment_count,
 void pcache_space_put(u8 *owner, u32 seg, u32 *used);
 u32 pcache_space_release(u8 *owner, u32 segment_count, u8 tag);
 u32 pcache_space_owned(const u8 *owner, u32 segment_count, u8 tag);
-u32 pcache_space_used(const u8 *owner, u32 segment_count);
 int pcache_space_over_quota(const struct pcache_backing_table *table,
 			    const u8 *owner, u32 segment_count, u32 *owned);
 
