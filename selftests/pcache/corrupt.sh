@@ -328,6 +328,8 @@ test_one_slot() {
 			esac
 			ctl "$SYS/register" "path=/dev/pmem0" ||
 				fail "table slot $slot damaged ($damage): not registered"
+			kmsg_since | grep -q "backing table copy $slot refused" ||
+				fail "table slot $slot damaged ($damage): no log line names it"
 			attr_is "$CACHE/backing0/state" attached
 			attr_is "$CACHE/backing0/path" "$(by_id vda)"
 			attr_is "$CACHE/backing0/uuid" "$(cat "$WORK/backing0.uuid")"
@@ -340,6 +342,8 @@ test_one_slot() {
 test_both_slots() {
 	meta flip $((TABLE + 64 + 128 + 10)) $((TABLE + SLOT + 64 + 128 + 10))
 	register_refused EUCLEAN "both table slots with a flipped byte"
+	kmsg_since | grep -q 'refusing the backing table: copy 0: .*; copy 1: ' ||
+		fail "the log does not give both copies' reasons"
 	registers_again
 	meta zero-slot 0,1
 	register_refused EUCLEAN "both table slots zeroed"
