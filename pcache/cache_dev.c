@@ -338,10 +338,10 @@ static int pcache_head_is_blank(struct pcache_cache *cache, bool *blank)
 static int pcache_cache_load(struct pcache_cache *cache)
 {
 	struct pcache_backing_table *slots;
-	const char *why = NULL, *slot_why[2] = { NULL, NULL };
+	const char *why = NULL, *slot_why[2];
 	struct pcache_sb *sb;
 	bool blank;
-	int ret, newest, i, bad = 0;
+	int ret, newest, i;
 
 	sb = kmalloc(sizeof(*sb), GFP_KERNEL);
 	slots = kvmalloc_array(2, sizeof(*slots), GFP_KERNEL);
@@ -388,11 +388,7 @@ static int pcache_cache_load(struct pcache_cache *cache)
 				     sizeof(slots[i])))
 			memset(&slots[i], 0, sizeof(slots[i]));
 	newest = pcache_table_select(&slots[0], &slots[1], cache->segment_count,
-				     &why);
-	for (i = 0; i < 2; i++)
-		if (pcache_table_check(&slots[i], cache->segment_count,
-				       &slot_why[i]))
-			bad++;
+				     slot_why);
 	if (newest < 0) {
 		pr_err("%s: refusing the backing table: copy 0: %s; copy 1: %s\n",
 		       cache->path, slot_why[0], slot_why[1]);
@@ -400,7 +396,7 @@ static int pcache_cache_load(struct pcache_cache *cache)
 		goto out;
 	}
 	/* A power cut while a copy was written, or damage: not lost. */
-	if (bad)
+	if (slot_why[!newest])
 		pr_warn("%s: backing table copy %d refused (%s): copy %d is used; the next table update rewrites both\n",
 			cache->path, !newest, slot_why[!newest], newest);
 	memcpy(cache->table, &slots[newest], sizeof(*cache->table));

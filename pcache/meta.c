@@ -216,23 +216,25 @@ int pcache_table_check(const struct pcache_backing_table *table,
 
 /*
  * Pick the slot holding the newest valid table: returns 0 or 1, or -EUCLEAN
- * with slot 0's reason when neither is valid.
+ * when neither is valid.  why[i] is copy i's reason for refusal, NULL for a
+ * valid copy, so that the caller can say what is wrong with each.
  */
 int pcache_table_select(const struct pcache_backing_table *slot0,
 			const struct pcache_backing_table *slot1,
-			u32 segment_count, const char **why)
+			u32 segment_count, const char *why[2])
 {
-	const char *why0 = NULL, *why1 = NULL;
-	bool ok0 = !pcache_table_check(slot0, segment_count, &why0);
-	bool ok1 = !pcache_table_check(slot1, segment_count, &why1);
+	bool ok0, ok1;
 
+	why[0] = NULL;
+	why[1] = NULL;
+	ok0 = !pcache_table_check(slot0, segment_count, &why[0]);
+	ok1 = !pcache_table_check(slot1, segment_count, &why[1]);
 	if (ok0 && ok1)
 		return le64_to_cpu(slot1->seq) > le64_to_cpu(slot0->seq) ? 1 : 0;
 	if (ok0)
 		return 0;
 	if (ok1)
 		return 1;
-	*why = why0;
 	return -EUCLEAN;
 }
 

@@ -31,7 +31,7 @@ int pcache_table_check(const struct pcache_backing_table *table,
 		       u32 segment_count, const char **why);
 int pcache_table_select(const struct pcache_backing_table *slot0,
 			const struct pcache_backing_table *slot1,
-			u32 segment_count, const char **why);
+			u32 segment_count, const char *why[2]);
 int pcache_entry_check(const struct pcache_backing_entry *entry,
 		       u32 segment_count, const char **why);
 

@@ -122,7 +122,7 @@ static const struct pcache_backing_table *cut_meta(size_t dev,
 	       file, res.sb_ret ? "refused: " : "accepted",
 	       res.sb_ret ? res.sb_why : "",
 	       res.select_ret < 0 ? "refused: " : "accepted",
-	       res.select_ret < 0 ? res.select_why : "", res.select_ret);
+	       res.select_ret < 0 ? res.select_why[0] : "", res.select_ret);
 	if (broken) {
 		fprintf(stderr, "cut_seeds: %s breaks a promise: %s\n", file,
 			broken);

@@ -23,9 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	broken = meta_image_run(&img, &res);
 	if (broken) {
 		fprintf(stderr,
-			"fuzz_meta: %s (sb %d: %s; table %d: %s)\n", broken,
-			res.sb_ret, res.sb_why ?: "-", res.select_ret,
-			res.select_why ?: "-");
+			"fuzz_meta: %s (sb %d: %s; table %d: %s / %s)\n",
+			broken, res.sb_ret, res.sb_why ?: "-", res.select_ret,
+			res.select_why[0] ?: "-", res.select_why[1] ?: "-");
 		abort();
 	}
 	return 0;

@@ -167,8 +167,8 @@ const char *meta_image_run(struct meta_image *img,
 {
 	const struct pcache_backing_table *chosen, *other;
 	u64 device_size = img->device_size;
-	const char *broken, *why;
-	int ret;
+	const char *broken, *why, *swapped_why[2];
+	int ret, i;
 
 	memset(res, 0, sizeof(*res));
 	reseal(img);
@@ -185,17 +185,25 @@ const char *meta_image_run(struct meta_image *img,
 	res->segment_count = le32_to_cpu(img->sb.segment_count);
 	res->select_ret = pcache_table_select(&img->slot[0], &img->slot[1],
 					      res->segment_count,
-					      &res->select_why);
+					      res->select_why);
+	for (i = 0; i < 2; i++) {
+		/* Each reason is exactly the one the copy's own check gives. */
+		why = NULL;
+		ret = pcache_table_check(&img->slot[i], res->segment_count,
+					 &why);
+		broken = meta_ret_broken(ret, why);
+		if (broken)
+			return broken;
+		if (!ret != !res->select_why[i] ||
+		    (ret && strcmp(why, res->select_why[i])))
+			return "table select's reason differs from the copy's check";
+	}
 	if (res->select_ret < 0) {
 		if (res->select_ret != -EUCLEAN)
 			return "table select returned an errno other than -EUCLEAN";
-		broken = meta_ret_broken(res->select_ret, res->select_why);
-		if (broken)
-			return broken;
 		/* Neither order of the slots may find a valid one. */
-		why = NULL;
 		if (pcache_table_select(&img->slot[1], &img->slot[0],
-					res->segment_count, &why) >= 0)
+					res->segment_count, swapped_why) >= 0)
 			return "table select depends on the order of the slots";
 		return NULL;
 	}
@@ -207,16 +215,14 @@ const char *meta_image_run(struct meta_image *img,
 	broken = meta_table_broken(chosen, res->segment_count);
 	if (broken)
 		return broken;
-	why = NULL;
-	if (pcache_table_check(chosen, res->segment_count, &why))
+	if (res->select_why[res->select_ret])
 		return "table select chose a slot that does not pass the check";
-	if (!pcache_table_check(other, res->segment_count, &why) &&
+	if (!res->select_why[!res->select_ret] &&
 	    le64_to_cpu(other->seq) > le64_to_cpu(chosen->seq))
 		return "table select did not choose the newest valid slot";
 
-	why = NULL;
 	ret = pcache_table_select(&img->slot[1], &img->slot[0],
-				  res->segment_count, &why);
+				  res->segment_count, swapped_why);
 	if (ret < 0 || ret > 1 ||
 	    le64_to_cpu(img->slot[!ret].seq) != le64_to_cpu(chosen->seq))
 		return "table select depends on the order of the slots";

@@ -49,7 +49,7 @@ struct meta_image_result {
 	const char *sb_why;
 	u32 segment_count;	/* the table was checked against this */
 	int select_ret;		/* slot index or -errno */
-	const char *select_why;
+	const char *select_why[2];	/* each copy's refusal, NULL if valid */
 };
 
 void meta_image_load(struct meta_image *img, const void *data, size_t size);

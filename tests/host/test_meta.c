@@ -90,10 +90,15 @@ static int table_recheck(void)
 	return table_check(&table, SEG_COUNT);
 }
 
+/* Each copy's reason for refusal; why is copy 0's, for assert_rejected. */
+static const char *slot_why[2];
+
 static int select_slot(u32 count)
 {
-	why = NULL;
-	return pcache_table_select(&slot[0], &slot[1], count, &why);
+	int ret = pcache_table_select(&slot[0], &slot[1], count, slot_why);
+
+	why = slot_why[0];
+	return ret;
 }
 
 static int setup_sb(void **state)
@@ -884,6 +889,8 @@ static void test_select_torn(void **state)
 		memset((u8 *)&slot[newer] + sizeof(slot[0]) / 2, 0x5a,
 		       sizeof(slot[0]) / 2);
 		assert_int_equal(select_slot(SEG_COUNT), !newer);
+		assert_non_null(slot_why[newer]);
+		assert_null(slot_why[!newer]);
 		/* The older one torn instead. */
 		slots_setup(newer ? 1 : 2, newer ? 2 : 1);
 		slot[!newer].entries[!newer].path[1] ^= 1;
@@ -915,7 +922,11 @@ static void test_select_both_bad(void **state)
 	slots_setup(1, 2);
 	slot[0].seq ^= cpu_to_le64(1);
 	slot[1].reserved[0] = 1;
-	assert_rejected(select_slot(SEG_COUNT), -EUCLEAN, "backing table");
+	table_reseal(&slot[1]);
+	assert_rejected(select_slot(SEG_COUNT), -EUCLEAN, "checksum");
+	/* Each copy's own reason comes back, so that the log names both. */
+	assert_non_null(slot_why[1]);
+	assert_non_null(strstr(slot_why[1], "unknown fields"));
 	slots_setup(1, 2);
 	assert_rejected(select_slot(PCACHE_BACKING_SEGMENTS_MIN), -EUCLEAN,
 			"quota");
@@ -941,7 +952,7 @@ static void test_seed_images(void **state)
 			fail_msg("seed %s: superblock %d (%s), table %d (%s); expected %d, %d",
 				 meta_seeds[i].name, res.sb_ret,
 				 res.sb_why ?: "-", res.select_ret,
-				 res.select_why ?: "-", meta_seeds[i].sb_ret,
+				 res.select_why[0] ?: "-", meta_seeds[i].sb_ret,
 				 meta_seeds[i].select_ret);
 	}
 }
@@ -993,7 +1004,7 @@ static void test_real_images(void **state)
 		if (res.sb_ret || res.select_ret < 0)
 			fail_msg("%s: refused: superblock %d (%s), table %d (%s)",
 				 real[i].name, res.sb_ret, res.sb_why ?: "-",
-				 res.select_ret, res.select_why ?: "-");
+				 res.select_ret, res.select_why[0] ?: "-");
 		t = &img.slot[res.select_ret];
 		for (j = 0, used = 0; j < PCACHE_MAX_BACKINGS; j++)
 			used += !!(le32_to_cpu(t->entries[j].flags) &
