@@ -109,6 +109,22 @@ mapfile -t shell_scripts < <(git ls-files '*.sh' 'scripts/guest/bin/*' '.ci/run'
 shellcheck "${shell_scripts[@]}" || die "shellcheck reports problems"
 shellcheck -s sh scripts/guest/init || die "shellcheck reports problems"
 
+# A test program missing from its Makefile's TEST_PROGS is never run by
+# anyone, and nothing else would say so.
+step "every selftest program is in its Makefile"
+for dir in selftests/harness selftests/pcache; do
+	listed=$(make -s --no-print-directory -C "$dir" -f Makefile list-all)
+	while IFS= read -r path; do
+		prog=${path##*/}
+		grep -qE '^[[:space:]]*ktap_plan ' "$path" || continue
+		grep -qxF "$prog" <<<"$listed" ||
+			die "$path plans KTAP tests but is not in $dir/Makefile's TEST_PROGS"
+	done < <(git ls-files "$dir/*.sh")
+	while IFS= read -r prog; do
+		[ -f "$dir/$prog" ] || die "$dir/Makefile lists $prog, which does not exist"
+	done <<<"$listed"
+done
+
 step "host-side unit tests and fuzz smoke run"
 scripts/unit-tests.sh
 
