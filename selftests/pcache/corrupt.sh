@@ -233,14 +233,24 @@ registers_again() {
 	release
 }
 
-# register_refused ERRNOS WHAT: register without format is refused, and
-# nothing is held afterwards.
+meta_sum() {
+	dd if=/dev/pmem0 bs=4096 count=$((META / 4096)) iflag=direct status=none | sha256sum
+}
+
+# register_refused ERRNOS WHAT: register without format is refused, writes
+# nothing, and nothing is held afterwards.  The metadata stays as it was
+# made, so the next case starts from restore_good; each test ends with
+# registers_again, which shows the module takes the good metadata after the
+# refusals.
 register_refused() {
+	local sum
 	echo "$2:"
+	sum=$(meta_sum)
 	ctl_refused "$1" "$SYS/register" "path=/dev/pmem0"
 	no_cache_registered
 	[ "$(excl /dev/pmem0 /dev/vda | tr '\n' ' ')" = "free free " ] ||
 		fail "$2: pmem0 or vda is held after the refusal"
+	[ "$(meta_sum)" = "$sum" ] || fail "$2: the refused register wrote to the device"
 }
 
 test_setup() {
@@ -280,8 +290,9 @@ test_sb_flips() {
 		[ "$off" -lt 8 ] || [ "$off" -ge 16 ] || want="EINVAL|EUCLEAN"
 		meta flip $((SB + off))
 		register_refused "$want" "superblock byte $off flipped"
-		registers_again
+		restore_good
 	done
+	registers_again
 }
 
 test_sb_fields() {
@@ -304,7 +315,7 @@ test_sb_fields() {
 		"flags=2"; do
 		meta sb-set "${spec%%=*}" "${spec#*=}"
 		register_refused EUCLEAN "superblock $spec, crc valid"
-		registers_again
+		restore_good
 	done
 	meta sb-set magic 0x0100656863616371
 	register_refused "EINVAL|EUCLEAN" "superblock with another magic, crc valid"
@@ -344,10 +355,10 @@ test_both_slots() {
 	register_refused EUCLEAN "both table slots with a flipped byte"
 	kmsg_since | grep -q 'refusing the backing table: copy 0: .*; copy 1: ' ||
 		fail "the log does not give both copies' reasons"
-	registers_again
+	restore_good
 	meta zero-slot 0,1
 	register_refused EUCLEAN "both table slots zeroed"
-	registers_again
+	restore_good
 	meta flip $((TABLE + 64 + 128 + 10))
 	meta zero-slot 1
 	register_refused EUCLEAN "one table slot flipped, the other zeroed"
@@ -394,12 +405,12 @@ test_bad_entries() {
 		field=${spec%%=*}
 		meta entry-set 0,1 0 "$field" "${spec#*=}"
 		register_refused EUCLEAN "table entry 0 $field=${spec#*=} in both slots, crc valid"
-		registers_again
+		restore_good
 	done
 	# Two entries for one device: the same uuid twice.
 	meta entry-set 0,1 1 copy 0
 	register_refused EUCLEAN "table entry 1 a copy of entry 0 in both slots, crc valid"
-	registers_again
+	restore_good
 	# Quotas that add up to more than the cache has.
 	meta entry-set 0,1 1 copy 0
 	meta entry-set 0,1 1 uuid 00112233445566778899aabbccddeeff
@@ -412,7 +423,7 @@ test_bad_entries() {
 test_bad_table_header() {
 	meta table-set 0,1 nr_entries 31
 	register_refused EUCLEAN "table nr_entries 31 in both slots, crc valid"
-	registers_again
+	restore_good
 	meta table-set 0,1 magic 0
 	register_refused EUCLEAN "table magic 0 in both slots, crc valid"
 	registers_again
