@@ -11,7 +11,7 @@
 # Finally, detach writes everything back, and the backing device alone
 # passes the same check.  PCACHE_TEST_CUTS sets the number of cuts (3).
 #
-# pcvm: disks=1 timeout=900
+# pcvm: disks=1 timeout=900 kernels=6.1
 . "$(dirname "$0")/lib.sh"
 
 CUTS=${PCACHE_TEST_CUTS:-3}

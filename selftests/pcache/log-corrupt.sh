@@ -12,7 +12,7 @@
 # partition scan at attach makes read cache fills, whose records may come
 # first.
 #
-# pcvm: disks=1 timeout=600
+# pcvm: disks=1 timeout=600 kernels=6.1
 . "$(dirname "$0")/lib.sh"
 
 N=16

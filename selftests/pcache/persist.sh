@@ -10,6 +10,8 @@
 #
 # Phases: 1 format, attach, write, reboot; 2 verify, overwrite, power cut;
 # 3 verify, replace disk 1, reboot; 4 verify backing0, backing1 missing.
+#
+# pcvm: kernels=6.12
 . "$(dirname "$0")/lib.sh"
 
 SYS=/sys/bus/pcache

@@ -11,7 +11,7 @@
 # cut with fills in the log, replay passes their records by and keeps the
 # writes after them.
 #
-# pcvm: disks=2 timeout=1200
+# pcvm: disks=2 timeout=1200 kernels=6.12
 . "$(dirname "$0")/lib.sh"
 
 SYS=/sys/bus/pcache

@@ -10,7 +10,7 @@
 # in mode none count as bypassed, a failing backing device counts errors,
 # and a cache keeps the counts of a backing device after its detach.
 #
-# pcvm: disks=2 timeout=600
+# pcvm: disks=2 timeout=600 kernels=6.1
 . "$(dirname "$0")/lib.sh"
 
 SYS=/sys/bus/pcache

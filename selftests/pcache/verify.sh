@@ -18,7 +18,7 @@
 # the slow device alone holds exactly what /dev/pcache0 returned and passes
 # fio's verify of the last writes to each region.
 #
-# pcvm: disks=1 timeout=900
+# pcvm: disks=1 timeout=900 kernels=6.1
 . "$(dirname "$0")/lib.sh"
 
 CACHE=/sys/bus/pcache/devices/cache0
