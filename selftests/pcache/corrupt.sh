@@ -233,8 +233,9 @@ registers_again() {
 	release
 }
 
-meta_sum() {
-	dd if=/dev/pmem0 bs=4096 count=$((META / 4096)) iflag=direct status=none | sha256sum
+# head_sum BYTES: a hash of the first BYTES (a multiple of 4 KiB) of pmem0.
+head_sum() {
+	dd if=/dev/pmem0 bs=4096 count=$(($1 / 4096)) iflag=direct status=none | sha256sum
 }
 
 # register_refused ERRNOS WHAT: register without format is refused, writes
@@ -245,12 +246,12 @@ meta_sum() {
 register_refused() {
 	local sum
 	echo "$2:"
-	sum=$(meta_sum)
+	sum=$(head_sum "$META")
 	ctl_refused "$1" "$SYS/register" "path=/dev/pmem0"
 	no_cache_registered
 	[ "$(excl /dev/pmem0 /dev/vda | tr '\n' ' ')" = "free free " ] ||
 		fail "$2: pmem0 or vda is held after the refusal"
-	[ "$(meta_sum)" = "$sum" ] || fail "$2: the refused register wrote to the device"
+	[ "$(head_sum "$META")" = "$sum" ] || fail "$2: the refused register wrote to the device"
 }
 
 test_setup() {
@@ -455,22 +456,18 @@ test_table_seq_max() {
 	registers_again
 }
 
-head_sum() {
-	dd if=/dev/pmem0 bs=1M count=4 iflag=direct status=none | sha256sum
-}
-
 test_foreign() {
 	local sum
 	mkfs.ext4 -q -F -E nodiscard /dev/pmem0
 	[ "$(meta sb-get magic)" != $((0x0100656863616370)) ] || fail "the pcache superblock survived mkfs.ext4"
-	sum=$(head_sum)
+	sum=$(head_sum $((4 << 20)))
 	echo "ext4 without format:"
 	ctl_refused EINVAL "$SYS/register" "path=/dev/pmem0"
 	no_cache_registered
 	echo "ext4, format without force:"
 	ctl_refused any "$SYS/register" "path=/dev/pmem0,format"
 	no_cache_registered
-	[ "$(head_sum)" = "$sum" ] || fail "the refused commands wrote to the ext4 device"
+	[ "$(head_sum $((4 << 20)))" = "$sum" ] || fail "the refused commands wrote to the ext4 device"
 	[ "$(excl /dev/pmem0)" = free ] || fail "pmem0 is still held after the refusals"
 	ctl "$SYS/register" "path=/dev/pmem0,format,force"
 	attr_is "$CACHE/state" running
@@ -484,11 +481,11 @@ test_foreign() {
 test_other_cache() {
 	local sum uuid
 	uuid=$(cat "$WORK/cache.uuid")
-	sum=$(head_sum)
+	sum=$(head_sum $((4 << 20)))
 	echo "a pcache cache, format without force:"
 	ctl_refused any "$SYS/register" "path=/dev/pmem0,format"
 	no_cache_registered
-	[ "$(head_sum)" = "$sum" ] || fail "the refused format wrote to the cache device"
+	[ "$(head_sum $((4 << 20)))" = "$sum" ] || fail "the refused format wrote to the cache device"
 	ctl "$SYS/register" "path=/dev/pmem0"
 	attr_is "$CACHE/uuid" "$uuid"
 	ctl "$SYS/unregister" "cache=0"
