@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Boot-time assembly with udev.  What `make install` installs (module, udev
-# rules and helper, pcachectl) is installed in the guest at every boot, as
-# on a machine that has it, before systemd-udevd starts and coldplugs the
-# devices; no test command registers or attaches anything after phase 1.
+# rules and helper, pcachectl) is installed in phase 1 and is in place at
+# every later boot, as on a machine that has it, before systemd-udevd
+# starts and coldplugs the devices; no test command registers or attaches
+# anything after phase 1.
 #
 # Phases: 1 provision with pcachectl (fsdax namespace, format, attach two
 # disks by their kernel names), an ext4 filesystem on one pcache disk and a
@@ -16,7 +17,7 @@
 # serial in the place of backing disk 1 is left alone, and the logs and
 # pcachectl status say what is waiting for what.
 #
-# pcvm: disks=2 timeout=900 kernels=6.1
+# pcvm: disks=3 timeout=900 kernels=6.1
 . "$(dirname "$0")/lib.sh"
 
 SYS=/sys/bus/pcache
@@ -32,16 +33,41 @@ ACK_BLOCKS=4096
 # Both disks by their persistent names; the kernel names may change.
 DISK0=$(backing_path 0)
 DISK1=$(backing_path 1)
+# The third disk is no backing device: it keeps what phase 1 installed.
+STASH=$(backing_path 2)
 
 acked_writes() {
 	python3 "$HERE/acked_writes.py" "$@" --run "$seed" --first "$ACK_FIRST" --blocks "$ACK_BLOCKS"
 }
 
+# What install.sh puts in place, depmod's output included, relative to /.
+installed_files() {
+	local moddir
+	moddir=$(realpath "/lib/modules/$(uname -r)")
+	printf '%s\n' usr/lib/udev/rules.d/61-pcache.rules usr/lib/udev/pcache-udev \
+		usr/sbin/pcachectl "${moddir#/}/extra/pcache.ko"
+	(cd / && printf '%s\n' "${moddir#/}"/modules.*)
+}
+
+# A machine's root filesystem keeps what was installed from one boot to
+# the next; the guest's is a tmpfs.  Phase 1 installs and keeps the files
+# on the stash disk, later phases put them back (installing again would
+# run depmod over the whole module tree: about a minute per boot here).
+install_pcache() {
+	if [ "$PCACHE_PHASE" = 1 ]; then
+		"$TOP/scripts/install.sh" --module "$PCACHE_KO" >/tmp/pcache-install.log 2>&1 ||
+			{ cat /tmp/pcache-install.log; fail "scripts/install.sh failed"; }
+		installed_files | tar -C / -cf "$STASH" -T - || fail "cannot keep the installed files"
+		blockdev --flushbufs "$STASH"
+	else
+		tar -C / -xf "$STASH" || fail "cannot put back the files installed in phase 1"
+	fi
+}
+
 # What boot does on a machine with pcache installed: the files in place,
 # then udevd starts and replays the kernel's events for every device.
 boot_with_udev() {
-	"$TOP/scripts/install.sh" --module "$PCACHE_KO" >/tmp/pcache-install.log 2>&1 ||
-		{ cat /tmp/pcache-install.log; fail "scripts/install.sh failed"; }
+	install_pcache
 	/lib/systemd/systemd-udevd --daemon --resolve-names=never ||
 		fail "systemd-udevd does not start"
 	udevadm trigger --type=subsystems --action=add
