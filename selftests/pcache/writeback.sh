@@ -6,7 +6,7 @@
 # one that delays or fails every I/O, and back.  With a 64 MiB share of the
 # cache: fio writes and verifies four times that through /dev/pcache0 while
 # the backing device is slow (writes wait for reclaim, never fail), then
-# sixteen times that at full speed; dirty
+# eight times that at full speed; dirty
 # data then goes to the backing device on its own, without a detach, and
 # stays cached: reading it again does not touch the backing device; while
 # the backing device fails, writeback errors are counted, the data stays
@@ -29,10 +29,10 @@ QUOTA_MIB=64
 DM_NAME=pcwb
 DEV=/dev/mapper/$DM_NAME
 LOWER=/dev/vda
-# Regions (MiB): fio writes 4x the quota from 0, then 16x (1 GiB); a
+# Regions (MiB): fio writes 4x the quota from 0, then 8x (512 MiB); a
 # region written while the backing device fails; one for the drain and
 # forced detach.
-BIG_MIB=1024
+BIG_MIB=512
 FAIL_MIB=1100
 FAIL_LEN_MIB=8
 CLEAN_MIB=1150
@@ -91,7 +91,8 @@ FIO_JOB=(--name=wb --ioengine=libaio --direct=1 --iodepth=8 --verify=crc32c
 	--do_verify=1 --verify_fatal=1 --rw=randrw --rwmixread=0
 	--bsrange=4k-64k --blocksize_unaligned=0 --offset=0
 	--size=$((QUOTA_MIB * 4))M --randseed="$seed")
-# The same over 1 GiB with another seed: a working set 16x the share.
+# The same over 512 MiB with another seed: a working set 8x the share,
+# every segment of it reused several times over.
 BIG_JOB=("${FIO_JOB[@]}" --size="$BIG_MIB"M --randseed=$((seed + 1)))
 
 # region DEV MIB LEN: LEN MiB at MIB, past the page cache.
@@ -422,7 +423,7 @@ ktap_plan 14
 ktap_test "dm-linear backing over vda, a ${QUOTA_MIB} MiB share of pmem0" test_setup
 ktap_test "statistics start at 0, tunables at their defaults" test_defaults
 ktap_test "tunables refuse bad values (EINVAL, one log line, unchanged)" test_tunables
-ktap_test "fio verify of 4x the share on a slow backing (writes wait, never fail), then 16x" test_fill
+ktap_test "fio verify of 4x the share on a slow backing (writes wait, never fail), then 8x" test_fill
 ktap_test "dirty data reaches the backing device without a detach" test_background
 ktap_test "data written back stays cached: reads do not reach the backing device" test_clean_cached
 ktap_test "a write indexed after a newer one was written back and reclaimed does not show" \
