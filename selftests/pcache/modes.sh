@@ -12,7 +12,7 @@
 # mode.  fio verifies data while a loop switches modes under it.  The mode
 # is kept across re-registration.
 #
-# pcvm: disks=2 timeout=900 kernels=6.12
+# pcvm: disks=2 timeout=900 kernels=6.1
 . "$(dirname "$0")/lib.sh"
 
 SYS=/sys/bus/pcache
