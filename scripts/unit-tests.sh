@@ -33,7 +33,7 @@ done < <(grep -v '^#' tests/host/packages.txt)
 	die "missing Debian packages: ${missing[*]} (apt-get install --no-install-recommends ${missing[*]})"
 
 say "unit tests: tests/host/ on pcache/meta.c, space.c and index.c (gcc, ASan, UBSan)"
-run make -s -C tests/host O="$host_build" check ||
+run make -s -j2 -O -C tests/host O="$host_build" check ||
 	die "unit tests failed"
 
 say "unit tests: scripts/bench-report.py on a bench CSV of known figures (python3)"
@@ -46,7 +46,8 @@ else
 	say "fuzz smoke run: tests/host/fuzz_meta.c and fuzz_replay.c, ${FUZZ_SECONDS}s each (clang, libFuzzer, ASan, UBSan)"
 fi
 mkdir -p "$host_build"
-if ! run make -s -C tests/host O="$host_build" FUZZ_SECONDS="$FUZZ_SECONDS" fuzz >"$fuzz_log" 2>&1; then
+# Both targets at once (-j2), each one's output in one piece (-O).
+if ! run make -s -j2 -O -C tests/host O="$host_build" FUZZ_SECONDS="$FUZZ_SECONDS" fuzz >"$fuzz_log" 2>&1; then
 	tail -n 40 "$fuzz_log" >&2
 	die "fuzzing failed: see $fuzz_log and $host_build/fuzz/crashes/, replay-crashes/"
 fi
