@@ -335,7 +335,14 @@ int pcache_disk_create(struct pcache_backing *backing)
 	set->queue_depth = PCACHE_QUEUE_DEPTH;
 	set->numa_node = NUMA_NO_NODE;
 	set->cmd_size = sizeof(struct pcache_request);
-	set->flags = PCACHE_BLK_MQ_F_MERGE | BLK_MQ_F_BLOCKING;
+	/*
+	 * No I/O scheduler unless the administrator picks one: with a single
+	 * hardware queue (one CPU online) the block layer would default to
+	 * mq-deadline, a lock and a sort per request in front of a submit
+	 * path that completes writes in pmem at once.
+	 */
+	set->flags = PCACHE_BLK_MQ_F_MERGE | BLK_MQ_F_BLOCKING |
+		     BLK_MQ_F_NO_SCHED_BY_DEFAULT;
 	set->driver_data = backing;
 	ret = blk_mq_alloc_tag_set(set);
 	if (ret)

@@ -321,13 +321,33 @@ test_attach_options() {
 	ctl "$SYS/unregister" "cache=0"
 }
 
+# A disk has a hardware queue per CPU online when it is made; with one,
+# the block layer would give it mq-deadline by default: a lock and a sort
+# for every request of a cache whose submit path needs neither.
+test_one_queue_no_scheduler() {
+	local cpu1=/sys/devices/system/cpu/cpu1/online disk sched queues rc=0
+	ctl "$SYS/register" "path=/dev/pmem0"
+	echo 0 >"$cpu1" || fail "cannot take cpu1 offline"
+	ctl "$CACHE/attach" "path=$(by_id vda),size=$((4 * SEG))" || rc=$?
+	echo 1 >"$cpu1" || fail "cannot bring cpu1 back"
+	[ "$rc" = 0 ] || return "$rc"
+	disk=$(cat "$CACHE/backing0/disk")
+	queues=("/sys/block/$disk/mq/"*)
+	sched=$(cat "/sys/block/$disk/queue/scheduler")
+	echo "made with one CPU online: ${#queues[@]} hardware queue(s), scheduler: $sched"
+	ctl "$CACHE/detach" "backing=0"
+	ctl "$SYS/unregister" "cache=0"
+	[ "${#queues[@]}" = 1 ] || fail "$disk had ${#queues[@]} hardware queues, not one"
+	[[ "$sched" == *"[none]"* ]] || fail "$disk was given an I/O scheduler: $sched"
+}
+
 test_rmmod() {
 	attr_is /sys/module/pcache/refcnt 0
 	rmmod pcache
 	[ ! -e "$SYS" ] || fail "$SYS is still there after rmmod"
 }
 
-ktap_plan 21
+ktap_plan 22
 ktap_test "register refuses devices without DAX" test_refuse_non_dax
 ktap_test "register refuses bad options and paths" test_refuse_bad_register
 ktap_test "register with format creates cache0" test_register_format
@@ -348,5 +368,6 @@ ktap_test "detach backing0: disk gone, data on the backing device" test_detach_f
 ktap_test "detach backing1: its ext4 mounts from the backing device" test_detach_second
 ktap_test "unregister, then register again without format" test_unregister
 ktap_test "attach rounds size to segments and records the mode" test_attach_options
+ktap_test "a disk made with one CPU online has no I/O scheduler" test_one_queue_no_scheduler
 ktap_test "unregistered: rmmod" test_rmmod
 ktap_finish
