@@ -107,6 +107,9 @@ static int pcache_backing_open(struct pcache_backing *backing, const char *path,
 		if (ret == -EBUSY)
 			pr_err("cache%d: %s is in use (mounted, or held by another driver)\n",
 			       cache->id, path);
+		else if (ret == -EACCES)
+			pr_err("cache%d: %s is read-only (cannot be opened for writing)\n",
+			       cache->id, path);
 		else
 			pr_err("cache%d: cannot open %s: %d\n", cache->id, path, ret);
 		return ret;

@@ -493,6 +493,9 @@ static void pcache_explain_open_error(const char *path, int err)
 		pr_err("%s: in use (registered already, mounted, or held by another driver)\n",
 		       path);
 		break;
+	case -EACCES:
+		pr_err("%s: read-only (cannot be opened for writing)\n", path);
+		break;
 	default:
 		pr_err("%s: cannot open: %d\n", path, err);
 	}

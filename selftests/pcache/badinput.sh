@@ -534,6 +534,19 @@ test_register_paths() {
 	checks_done
 }
 
+# A device set read-only (BLKROSET) cannot be opened for writing: the open
+# fails with EACCES, and the log line must say why rather than give a
+# number.
+test_register_read_only() {
+	blockdev --setro /dev/pmem0
+	refused EACCES "$BUS/register" "path=/dev/pmem0,format"
+	refused EACCES "$BUS/register" "path=/dev/pmem0"
+	blockdev --setrw /dev/pmem0
+	dmesg | grep -q "pcache: /dev/pmem0: read-only" ||
+		fail "the log does not say pmem0 is read-only: $(dmesg | grep 'pcache: ' | tail -n 1)"
+	checks_done
+}
+
 test_register_no_superblock() {
 	refused EINVAL "$BUS/register" "path=/dev/pmem0"
 	refused EINVAL "$BUS/register" 'path=/dev/pmem0\n'
@@ -731,6 +744,11 @@ test_attach_duplicate() {
 	refused EBUSY "$a" "path=$B1,size=$(seg 4)"
 	kill "$pid"
 	wait "$pid" || true
+	blockdev --setro "$B1"
+	refused EACCES "$a" "path=$B1,size=$(seg 4)"
+	blockdev --setrw "$B1"
+	dmesg | grep -q "pcache: cache0: $B1 is read-only" ||
+		fail "the log does not say $B1 is read-only: $(dmesg | grep 'pcache: ' | tail -n 1)"
 	checks_done
 }
 
@@ -994,12 +1012,13 @@ test_teardown() {
 	checks_done
 }
 
-ktap_plan 27
+ktap_plan 28
 ktap_test "setup: module, persistent disk names" test_load
 ktap_test "register: non-DAX devices refused with EOPNOTSUPP" test_register_not_dax
 ktap_test "setup: fsdax namespace" test_fsdax
 ktap_test "register: malformed commands refused with EINVAL" test_register_malformed
 ktap_test "register: bad paths refused (ENOENT, ENOTBLK, too long)" test_register_paths
+ktap_test "register: a read-only device refused with EACCES" test_register_read_only
 ktap_test "register: device without a superblock refused with EINVAL" test_register_no_superblock
 ktap_test "register: bad segment sizes refused with EINVAL" test_register_segment_size
 ktap_test "register: format without force spares a filesystem" test_register_not_blank
@@ -1011,7 +1030,7 @@ ktap_test "attach: bad paths refused, 127-byte path allowed" test_attach_paths
 ktap_test "attach: sizes over the cache refused with ENOSPC" test_attach_too_big
 ktap_test "attach: a backing with most of the cache" test_attach
 ktap_test "attach: more than what is left refused with ENOSPC" test_attach_no_space_left
-ktap_test "attach: attached or claimed disks refused (EEXIST, EBUSY)" test_attach_duplicate
+ktap_test "attach: attached, claimed or read-only disks refused (EEXIST, EBUSY, EACCES)" test_attach_duplicate
 ktap_test "attach: a pcache disk refused with EINVAL" test_attach_pcache_disk
 ktap_test "attach: backing=ID of no missing backing refused" test_attach_backing_id
 ktap_test "unregister: refused with EBUSY while a backing is attached" test_unregister_busy
